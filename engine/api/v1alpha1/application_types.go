@@ -1,0 +1,318 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ApplicationSpec describes where an application's source lives, how to build it, what runs and
+// where it is deployed.
+type ApplicationSpec struct {
+	// Source is the Git repository Slipway watches.
+	Source SourceSpec `json:"source"`
+	// Build chooses how the image is built.
+	// +optional
+	Build BuildSpec `json:"build,omitempty"`
+	// Services are the long-running, network-facing components.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Services []Service `json:"services,omitempty"`
+	// Workers are long-running components without a Service.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Workers []Worker `json:"workers,omitempty"`
+	// Environments are the deployment targets in promotion order (for example staging, then
+	// production). A push to the tracked branch deploys to the first environment.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Environments []Environment `json:"environments"`
+	// Previews configures pull-request preview environments.
+	// +optional
+	Previews *PreviewPolicy `json:"previews,omitempty"`
+}
+
+// SourceSpec names a Git repository, the branch that deploys, and how webhooks are verified.
+type SourceSpec struct {
+	// Provider is the Git hosting service that sends webhooks.
+	// +kubebuilder:validation:Enum=github;gitlab;gitea;forgejo;bitbucket
+	Provider string `json:"provider"`
+	// RepoURL is the repository's clone URL (https://, http:// or ssh://).
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(https?|ssh)://[^\\\\s/]+/[^\\\\s]+$')",message="must be a clone URL such as https://github.com/org/repo.git"
+	RepoURL string `json:"repoURL"`
+	// Branch is the branch whose pushes deploy.
+	// +kubebuilder:default=main
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="!self.contains('..') && !self.startsWith('/') && !self.endsWith('/') && !self.startsWith('refs/')",message="must be a branch name such as main, not a ref or a path"
+	// +optional
+	Branch string `json:"branch,omitempty"`
+	// Path is the application's directory inside the repository, for monorepos.
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.split('/').exists(p, p == '..')",message="must be a relative path inside the repository"
+	// +optional
+	Path string `json:"path,omitempty"`
+	// WebhookSecrets are the Secret keys holding webhook signing secrets; several may be active
+	// at once so a secret can be rotated without dropping deliveries.
+	// +kubebuilder:validation:MaxItems=4
+	// +optional
+	WebhookSecrets []SecretKeyRef `json:"webhookSecrets,omitempty"`
+	// AllowUnsignedWebhooks accepts deliveries without a signature. It is reported loudly in
+	// status; use it only for providers that cannot sign.
+	// +optional
+	AllowUnsignedWebhooks bool `json:"allowUnsignedWebhooks,omitempty"`
+}
+
+// SecretKeyRef points at one key of a Secret in the Application's namespace.
+type SecretKeyRef struct {
+	// Name is the Secret's name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Key is the key inside the Secret.
+	// +kubebuilder:default=secret
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// Build strategies.
+const (
+	BuildAuto       = "auto"
+	BuildBuildpacks = "buildpacks"
+	BuildDockerfile = "dockerfile"
+	BuildKo         = "ko"
+)
+
+// BuildSpec chooses how the application's image is built.
+type BuildSpec struct {
+	// Strategy is auto (detect from the source), buildpacks, dockerfile or ko (the Go fast path).
+	// +kubebuilder:validation:Enum=auto;buildpacks;dockerfile;ko
+	// +kubebuilder:default=auto
+	// +optional
+	Strategy string `json:"strategy,omitempty"`
+	// Builder is the buildpacks builder image.
+	// +optional
+	Builder string `json:"builder,omitempty"`
+	// Dockerfile is the Dockerfile path relative to the source path.
+	// +optional
+	Dockerfile string `json:"dockerfile,omitempty"`
+	// GoPackage is the main package built by the Go fast path, relative to the source path.
+	// +optional
+	GoPackage string `json:"goPackage,omitempty"`
+	// Env is extra build-time environment.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Env []EnvVar `json:"env,omitempty"`
+	// Params override the pipeline's parameters by name; invalid overrides are rejected by
+	// Tekton's validation when the run is created.
+	// +optional
+	Params map[string]string `json:"params,omitempty"`
+}
+
+// EnvVar is a name and a literal value.
+type EnvVar struct {
+	// Name is the variable's name.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	Name string `json:"name"`
+	// Value is the variable's value.
+	// +optional
+	Value string `json:"value,omitempty"`
+}
+
+// Service is a network-facing component.
+type Service struct {
+	// Name is the component's name, a DNS label.
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$`
+	Name string `json:"name"`
+	// Port is the container port the service listens on.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +kubebuilder:default=8080
+	// +optional
+	Port int32 `json:"port,omitempty"`
+	// Replicas is the number of pods.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+	// HealthPath is the HTTP path probed for readiness and liveness.
+	// +kubebuilder:validation:Pattern=`^/`
+	// +optional
+	HealthPath string `json:"healthPath,omitempty"`
+	// Env is the runtime environment.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Env []EnvVar `json:"env,omitempty"`
+	// Resources are the container's requests and limits.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	// Routes are the HTTP routes to the service.
+	// +optional
+	Routes []Route `json:"routes,omitempty"`
+}
+
+// Route is an HTTP path routed to a service; the host comes from the environment.
+type Route struct {
+	// Path is the URL path prefix.
+	// +kubebuilder:validation:Pattern=`^/`
+	Path string `json:"path"`
+}
+
+// Worker is a component without a Service.
+type Worker struct {
+	// Name is the component's name, a DNS label.
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$`
+	Name string `json:"name"`
+	// Command overrides the image's entrypoint.
+	// +optional
+	Command []string `json:"command,omitempty"`
+	// Replicas is the number of pods.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+	// Env is the runtime environment.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Env []EnvVar `json:"env,omitempty"`
+}
+
+// Environment is one deployment target.
+type Environment struct {
+	// Name is the environment's name, a DNS label.
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$`
+	Name string `json:"name"`
+	// Namespace is the target namespace; it defaults to <application>-<environment>.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// Host is the environment's ingress host.
+	// +optional
+	Host string `json:"host,omitempty"`
+	// AutoDeploy deploys every new Release here without a Promotion. The first environment is
+	// auto-deployed unless it sets an approval policy.
+	// +optional
+	AutoDeploy bool `json:"autoDeploy,omitempty"`
+	// Approval requires approvals before a Release is promoted here.
+	// +optional
+	Approval *ApprovalPolicy `json:"approval,omitempty"`
+}
+
+// ApprovalPolicy says who must approve a promotion and how many approvals it needs.
+type ApprovalPolicy struct {
+	// Required is the number of distinct approvals needed.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	// +kubebuilder:default=1
+	// +optional
+	Required int32 `json:"required,omitempty"`
+	// Approvers are the users allowed to approve.
+	// +kubebuilder:validation:MinItems=1
+	Approvers []string `json:"approvers"`
+	// Expiry is how long an approval stays valid.
+	// +optional
+	Expiry *metav1.Duration `json:"expiry,omitempty"`
+}
+
+// PreviewPolicy configures pull-request preview environments.
+type PreviewPolicy struct {
+	// Enabled turns previews on.
+	Enabled bool `json:"enabled"`
+	// TTL removes a preview this long after its last update.
+	// +optional
+	TTL *metav1.Duration `json:"ttl,omitempty"`
+	// MaxConcurrent caps the number of live previews.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxConcurrent int32 `json:"maxConcurrent,omitempty"`
+	// ForkPolicy decides what pull requests from forks do: never run, or run once a trusted
+	// user approves the head commit.
+	// +kubebuilder:validation:Enum=deny;approve
+	// +kubebuilder:default=approve
+	// +optional
+	ForkPolicy string `json:"forkPolicy,omitempty"`
+	// TrustedAuthors may open pull requests that run without approval.
+	// +optional
+	TrustedAuthors []string `json:"trustedAuthors,omitempty"`
+}
+
+// ApplicationStatus is the observed state of an Application.
+type ApplicationStatus struct {
+	// ObservedGeneration is the generation last reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions are Ready, Stalled and Reconciling.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// LatestRelease is the newest Release built for the tracked branch.
+	// +optional
+	LatestRelease string `json:"latestRelease,omitempty"`
+	// Environments is what runs in each environment.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Environments []EnvironmentStatus `json:"environments,omitempty"`
+}
+
+// EnvironmentStatus is what runs in one environment.
+type EnvironmentStatus struct {
+	// Name is the environment's name.
+	Name string `json:"name"`
+	// Release is the Release deployed there.
+	// +optional
+	Release string `json:"release,omitempty"`
+	// Image is the deployed image, by digest.
+	// +optional
+	Image string `json:"image,omitempty"`
+	// ConfigRevision is the config-repo commit that holds the deployment.
+	// +optional
+	ConfigRevision string `json:"configRevision,omitempty"`
+	// Sync is the last sync's outcome (Synced, OutOfSync, Refused, Failed).
+	// +optional
+	Sync string `json:"sync,omitempty"`
+	// Health is the aggregated health (Healthy, Progressing, Degraded, Missing).
+	// +optional
+	Health string `json:"health,omitempty"`
+	// Message explains a refused or failed sync.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// LastSyncTime is when the environment was last synced.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+}
+
+// Application is a deployable application: its source, build, components and environments.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=app;apps,categories=slipway
+// +kubebuilder:printcolumn:name="Repo",type=string,JSONPath=`.spec.source.repoURL`
+// +kubebuilder:printcolumn:name="Branch",type=string,JSONPath=`.spec.source.branch`
+// +kubebuilder:printcolumn:name="Release",type=string,JSONPath=`.status.latestRelease`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Application struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ApplicationSpec   `json:"spec,omitempty"`
+	Status ApplicationStatus `json:"status,omitempty"`
+}
+
+// ApplicationList is a list of Applications.
+//
+// +kubebuilder:object:root=true
+type ApplicationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Application `json:"items"`
+}
