@@ -1,0 +1,200 @@
+package event_test
+
+import (
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway/webhooks/event"
+)
+
+const (
+	sha1 = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+	sha2 = "a10867b14bb761a232cd80139fbd4c0d33264240"
+)
+
+func valid(kind event.Kind) event.Event {
+	ev := event.Event{
+		Provider:     event.GitHub,
+		Kind:         kind,
+		DeliveryID:   "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+		RepoURL:      "https://github.com/octo/app.git",
+		RepoFullName: "octo/app",
+		Ref:          "refs/heads/main",
+		Before:       sha1,
+		After:        sha2,
+		Author:       "octocat",
+		ReceivedAt:   time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		BodySHA256:   event.BodyDigest([]byte("{}")),
+	}
+	switch {
+	case kind == event.Tag:
+		ev.Ref = "refs/tags/v1.0.0"
+	case kind == event.BranchCreate:
+		ev.Before = event.ZeroSHA
+	case kind == event.BranchDelete:
+		ev.After = event.ZeroSHA
+	case kind == event.Ping:
+		ev.Ref, ev.Before, ev.After = "", "", ""
+	case kind.IsPullRequest():
+		ev.Ref, ev.Before = "refs/pull/7/head", ""
+		ev.PullRequest = &event.PullRequest{Number: 7, HeadRef: "feature", HeadSHA: sha2, BaseRef: "main", BaseSHA: sha1}
+	}
+	return ev
+}
+
+func TestValidateAcceptsEveryKind(t *testing.T) {
+	kinds := []event.Kind{event.Push, event.Tag, event.BranchCreate, event.BranchDelete, event.PROpened,
+		event.PRUpdated, event.PRClosed, event.PRMerged, event.PRReopened, event.PRComment, event.Ping}
+	for _, k := range kinds {
+		t.Run(string(k), func(t *testing.T) {
+			if err := valid(k).Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	tests := []struct {
+		name  string
+		kind  event.Kind
+		edit  func(*event.Event)
+		field string
+	}{
+		{"no provider", event.Push, func(e *event.Event) { e.Provider = "" }, "provider"},
+		{"unknown provider", event.Push, func(e *event.Event) { e.Provider = "svn" }, "provider"},
+		{"no kind", event.Push, func(e *event.Event) { e.Kind = "" }, "kind"},
+		{"unknown kind", event.Push, func(e *event.Event) { e.Kind = "star" }, "kind"},
+		{"no delivery id", event.Push, func(e *event.Event) { e.DeliveryID = "" }, "deliveryID"},
+		{"long delivery id", event.Push, func(e *event.Event) { e.DeliveryID = strings.Repeat("a", 257) }, "deliveryID"},
+		{"delivery id with newline", event.Push, func(e *event.Event) { e.DeliveryID = "a\nb" }, "deliveryID"},
+		{"no received time", event.Push, func(e *event.Event) { e.ReceivedAt = time.Time{} }, "receivedAt"},
+		{"no body digest", event.Push, func(e *event.Event) { e.BodySHA256 = "" }, "bodySHA256"},
+		{"upper-case body digest", event.Push, func(e *event.Event) { e.BodySHA256 = strings.ToUpper(e.BodySHA256) }, "bodySHA256"},
+		{"long comment", event.PRComment, func(e *event.Event) { e.Comment = strings.Repeat("x", event.MaxCommentRunes+1) }, "comment"},
+		{"no repo name", event.Push, func(e *event.Event) { e.RepoFullName = "" }, "repoFullName"},
+		{"no repo url", event.Push, func(e *event.Event) { e.RepoURL = "" }, "repoURL"},
+		{"http repo url", event.Push, func(e *event.Event) { e.RepoURL = "http://github.com/octo/app.git" }, "repoURL"},
+		{"repo url with credentials", event.Push, func(e *event.Event) { e.RepoURL = "https://x:y@github.com/octo/app.git" }, "repoURL"},
+		{"no ref", event.Push, func(e *event.Event) { e.Ref = "" }, "ref"},
+		{"tag ref on push", event.Push, func(e *event.Event) { e.Ref = "refs/tags/v1" }, "ref"},
+		{"bare branch prefix", event.Push, func(e *event.Event) { e.Ref = "refs/heads/" }, "ref"},
+		{"branch ref on tag", event.Tag, func(e *event.Event) { e.Ref = "refs/heads/main" }, "ref"},
+		{"push without before", event.Push, func(e *event.Event) { e.Before = "" }, "before"},
+		{"push from zero", event.Push, func(e *event.Event) { e.Before = event.ZeroSHA }, "before"},
+		{"push without after", event.Push, func(e *event.Event) { e.After = "" }, "after"},
+		{"push to zero", event.Push, func(e *event.Event) { e.After = event.ZeroSHA }, "after"},
+		{"after not hex", event.Push, func(e *event.Event) { e.After = "main" }, "after"},
+		{"create with before", event.BranchCreate, func(e *event.Event) { e.Before = sha1 }, "before"},
+		{"delete with after", event.BranchDelete, func(e *event.Event) { e.After = sha2 }, "after"},
+		{"push with pull request", event.Push, func(e *event.Event) { e.PullRequest = &event.PullRequest{Number: 1} }, "pullRequest"},
+		{"pr without pull request", event.PROpened, func(e *event.Event) { e.PullRequest = nil }, "pullRequest"},
+		{"pr without number", event.PROpened, func(e *event.Event) { e.PullRequest.Number = 0 }, "pullRequest.number"},
+		{"pr without head ref", event.PROpened, func(e *event.Event) { e.PullRequest.HeadRef = "" }, "pullRequest.headRef"},
+		{"pr without base ref", event.PROpened, func(e *event.Event) { e.PullRequest.BaseRef = "" }, "pullRequest.baseRef"},
+		{"pr without head sha", event.PRUpdated, func(e *event.Event) { e.PullRequest.HeadSHA = "" }, "pullRequest.headSHA"},
+		{"pr head sha too short", event.PRUpdated, func(e *event.Event) { e.PullRequest.HeadSHA = "abc" }, "pullRequest.headSHA"},
+		{"pr without ref", event.PRClosed, func(e *event.Event) { e.Ref = "" }, "ref"},
+		{"comment without number", event.PRComment, func(e *event.Event) { e.PullRequest.Number = -1 }, "pullRequest.number"},
+		{"ping with http url", event.Ping, func(e *event.Event) { e.RepoURL = "http://x/y.git" }, "repoURL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := valid(tt.kind)
+			tt.edit(&ev)
+			err := ev.Validate()
+			if !errors.Is(err, event.ErrInvalid) {
+				t.Fatalf("Validate = %v, want ErrInvalid", err)
+			}
+			if !strings.HasPrefix(err.Error(), "invalid event: "+tt.field+" ") {
+				t.Errorf("Validate = %q, want it to name %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestValidateAllowsWhatProvidersSend(t *testing.T) {
+	tests := []struct {
+		name string
+		kind event.Kind
+		edit func(*event.Event)
+	}{
+		{"organization ping", event.Ping, func(e *event.Event) { e.RepoURL = ""; e.RepoFullName = "octo" }},
+		{"abbreviated pr head", event.PROpened, func(e *event.Event) { e.PullRequest.HeadSHA = "ed0e0bfd9a94"; e.After = "" }},
+		{"sha-256 repository", event.Push, func(e *event.Event) { e.After = strings.Repeat("ab", 32) }},
+		{"branch created without before", event.BranchCreate, func(e *event.Event) { e.Before = "" }},
+		{"comment without head", event.PRComment, func(e *event.Event) { *e.PullRequest = event.PullRequest{Number: 3} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := valid(tt.kind)
+			tt.edit(&ev)
+			if err := ev.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestHelpers(t *testing.T) {
+	tests := []struct {
+		name                  string
+		ev                    event.Event
+		branch, tag, revision string
+	}{
+		{"branch push", valid(event.Push), "main", "", sha2},
+		{"tag", valid(event.Tag), "", "v1.0.0", sha2},
+		{"branch delete", valid(event.BranchDelete), "main", "", ""},
+		{"pull request", valid(event.PROpened), "", "", sha2},
+		{"ping", valid(event.Ping), "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.ev.Branch(); got != tt.branch {
+				t.Errorf("Branch = %q, want %q", got, tt.branch)
+			}
+			if got := tt.ev.Tag(); got != tt.tag {
+				t.Errorf("Tag = %q, want %q", got, tt.tag)
+			}
+			if got := tt.ev.Revision(); got != tt.revision {
+				t.Errorf("Revision = %q, want %q", got, tt.revision)
+			}
+		})
+	}
+	for _, s := range []string{"", event.ZeroSHA, strings.Repeat("0", 64)} {
+		if !event.IsZeroSHA(s) {
+			t.Errorf("IsZeroSHA(%q) = false", s)
+		}
+	}
+	if event.IsZeroSHA(sha1) {
+		t.Errorf("IsZeroSHA(%q) = true", sha1)
+	}
+	if got := event.TruncateComment("ok\xff"); got != "ok\uFFFD" {
+		t.Errorf("TruncateComment kept invalid UTF-8: %q", got)
+	}
+	var ig error = event.Ignore("why")
+	if !errors.Is(ig, event.ErrIgnored) || ig.Error() != "ignored: why" {
+		t.Errorf("Ignore = %v, not an ErrIgnored", ig)
+	}
+}
+
+// TestLeafPackage keeps event a leaf: every package crossing a seam may import it, so it imports
+// the standard library only.
+func TestLeafPackage(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not found")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep != "slipway.dev/slipway/webhooks/event" {
+			t.Errorf("event imports %s; it may import the standard library only", dep)
+		}
+	}
+}
