@@ -1,0 +1,234 @@
+package render
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
+
+	"slipway.dev/slipway/engine/manifest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func validInput() Input {
+	return Input{
+		App:       "hello",
+		Env:       "dev",
+		Namespace: "hello-dev",
+		Image:     "registry.local:5000/hello@" + digest,
+		Labels:    map[string]string{"team": "payments"},
+		Services: []Service{
+			{
+				Name: "web", Port: 8080, Replicas: 2, HealthPath: "/healthz",
+				Env: []EnvVar{{Name: "LOG_LEVEL", Value: "debug"}, {Name: "FEATURE_X", Value: "true"}},
+				Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+					Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+				},
+			},
+			{Name: "api", Replicas: 0},
+		},
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	files, err := Render(validInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, f.Path)
+	}
+	want := []string{"deployment-api.yaml", "deployment-web.yaml", "namespace.yaml", "service-api.yaml", "service-web.yaml"}
+	if !slices.Equal(paths, want) {
+		t.Fatalf("paths = %v, want %v", paths, want)
+	}
+	dir := filepath.Join("testdata", "golden")
+	if *update {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range files {
+		golden := filepath.Join(dir, f.Path)
+		if *update {
+			if err := os.WriteFile(golden, f.Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run go test ./engine/render -update)", err)
+		}
+		if string(want) != string(f.Data) {
+			t.Errorf("%s differs from %s (run go test ./engine/render -update and review the diff)\ngot:\n%s", f.Path, golden, f.Data)
+		}
+	}
+}
+
+func TestRenderDeterministic(t *testing.T) {
+	a, err := Render(validInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		b, err := Render(validInput())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(a, b, func(x, y manifest.File) bool { return x.Path == y.Path && string(x.Data) == string(y.Data) }) {
+			t.Fatal("two renders of the same input differ")
+		}
+	}
+}
+
+// TestRenderObjects checks what the golden files can't say at a glance: the image is the
+// digest, replicas 0 survives, and the selector matches the pod labels.
+func TestRenderObjects(t *testing.T) {
+	files, err := Render(validInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := map[string]map[string]any{}
+	for _, f := range files {
+		var m map[string]any
+		if err := yaml.Unmarshal(f.Data, &m); err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		objs[f.Path] = m
+	}
+	get := func(path string, keys ...any) any {
+		var v any = objs[path]
+		for _, k := range keys {
+			switch k := k.(type) {
+			case string:
+				v = v.(map[string]any)[k]
+			case int:
+				v = v.([]any)[k]
+			}
+		}
+		return v
+	}
+	if img := get("deployment-web.yaml", "spec", "template", "spec", "containers", 0, "image"); img != validInput().Image {
+		t.Errorf("image = %v", img)
+	}
+	if r := get("deployment-api.yaml", "spec", "replicas"); r != float64(0) {
+		t.Errorf("api replicas = %v, want 0", r)
+	}
+	if p := get("deployment-api.yaml", "spec", "template", "spec", "containers", 0, "readinessProbe", "tcpSocket", "port"); p != "http" {
+		t.Errorf("api readiness probe without healthPath = %v, want tcpSocket on http", p)
+	}
+	if p := get("deployment-web.yaml", "spec", "template", "spec", "containers", 0, "livenessProbe", "httpGet", "path"); p != "/healthz" {
+		t.Errorf("web liveness path = %v", p)
+	}
+	sel := get("service-web.yaml", "spec", "selector").(map[string]any)
+	podLabels := get("deployment-web.yaml", "spec", "template", "metadata", "labels").(map[string]any)
+	for k, v := range sel {
+		if podLabels[k] != v {
+			t.Errorf("service selector %s=%v does not match pod label %v", k, v, podLabels[k])
+		}
+	}
+	if ns := get("deployment-web.yaml", "metadata", "namespace"); ns != "hello-dev" {
+		t.Errorf("namespace = %v", ns)
+	}
+	if l := get("namespace.yaml", "metadata", "labels", "team"); l != "payments" {
+		t.Errorf("namespace label team = %v", l)
+	}
+}
+
+func TestRenderRejectsBadInput(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Input)
+		want   []string // substrings of the error, naming the field
+	}{
+		{"image with a tag", func(in *Input) { in.Image = "registry.local/hello:1.0" }, []string{"image", "pinned by digest"}},
+		{"image with a short digest", func(in *Input) { in.Image = "hello@sha256:abc" }, []string{"image", "pinned by digest"}},
+		{"image with tag and digest but no repo", func(in *Input) { in.Image = "@" + digest }, []string{"image"}},
+		{"missing image", func(in *Input) { in.Image = "" }, []string{"image"}},
+		{"bad app name", func(in *Input) { in.App = "Hello_World" }, []string{"app", "Hello_World"}},
+		{"missing env", func(in *Input) { in.Env = "" }, []string{"env", "Required"}},
+		{"bad namespace", func(in *Input) { in.Namespace = "a.b" }, []string{"namespace"}},
+		{"bad service name", func(in *Input) { in.Services[1].Name = "API" }, []string{"services[1].name", "API"}},
+		{"duplicate service", func(in *Input) { in.Services[1].Name = "web" }, []string{"services[1].name", "Duplicate"}},
+		{"no services", func(in *Input) { in.Services = nil }, []string{"services", "Required"}},
+		{"port out of range", func(in *Input) { in.Services[0].Port = 70000 }, []string{"services[0].port"}},
+		{"negative replicas", func(in *Input) { in.Services[0].Replicas = -1 }, []string{"services[0].replicas"}},
+		{"relative health path", func(in *Input) { in.Services[0].HealthPath = "healthz" }, []string{"services[0].healthPath"}},
+		{"bad env name", func(in *Input) { in.Services[0].Env[0].Name = "1X" }, []string{"services[0].env[0].name"}},
+		{"reserved label", func(in *Input) { in.Labels["app.kubernetes.io/name"] = "x" }, []string{"labels[app.kubernetes.io/name]", "Forbidden"}},
+		{"bad label value", func(in *Input) { in.Labels["team"] = "a b" }, []string{"labels[team]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := validInput()
+			tt.modify(&in)
+			_, err := Render(in)
+			if err == nil {
+				t.Fatal("Render succeeded, want an error")
+			}
+			if !errors.Is(err, ErrInvalidInput) {
+				t.Errorf("error %q does not wrap ErrInvalidInput", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestChartRefusesUndigestedImage proves the chart's own guard, for anyone rendering it without
+// this package (helm template charts/app).
+func TestChartRefusesUndigestedImage(t *testing.T) {
+	in := validInput()
+	in.Image = "hello:latest"
+	_, err := renderChart(in)
+	if err == nil || !strings.Contains(err.Error(), "values.image") || !strings.Contains(err.Error(), "pinned by digest") {
+		t.Fatalf("err = %v, want the chart's digest failure", err)
+	}
+}
+
+// TestDependencies keeps Helm here and the syncer's and controllers' heavy dependencies out.
+func TestDependencies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"github.com/argoproj/", "sigs.k8s.io/controller-runtime", "github.com/go-git/", "github.com/sigstore/", "github.com/tektoncd/"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("render depends on %s", dep)
+			}
+		}
+	}
+}
+
+func BenchmarkRender(b *testing.B) {
+	in := validInput()
+	for b.Loop() {
+		if _, err := Render(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
