@@ -71,8 +71,8 @@ func (e Event) validateCommon() error {
 
 func validateRepoURL(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
-		return invalid("repoURL %q is not an https URL without credentials", raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return invalid("repoURL %q is not an http(s) URL without credentials", raw)
 	}
 	return nil
 }

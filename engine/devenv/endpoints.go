@@ -1,0 +1,69 @@
+package devenv
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+)
+
+// Ports are the loopback ports of a dev environment. They are chosen once and kept in the
+// environment's directory, because image references in the config repo name the registry's
+// address and webhooks configured at a provider name the receiver's.
+type Ports struct {
+	APIServer int `json:"apiServer"`
+	Webhooks  int `json:"webhooks"`
+	Git       int `json:"git"`
+	Registry  int `json:"registry"`
+}
+
+func loadPorts(dir string, want Ports) (Ports, error) {
+	path := filepath.Join(dir, "ports.json")
+	var p Ports
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &p); err != nil {
+			return Ports{}, fmt.Errorf("read %s: %w (delete it to pick new ports)", path, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return Ports{}, fmt.Errorf("read ports: %w", err)
+	}
+	for _, f := range []struct {
+		dst  *int
+		want int
+	}{{&p.APIServer, want.APIServer}, {&p.Webhooks, want.Webhooks}, {&p.Git, want.Git}, {&p.Registry, want.Registry}} {
+		if f.want != 0 {
+			*f.dst = f.want
+		}
+		if *f.dst == 0 {
+			if *f.dst, err = freePort(); err != nil {
+				return Ports{}, err
+			}
+		}
+	}
+	b, _ = json.MarshalIndent(p, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return Ports{}, fmt.Errorf("write ports: %w", err)
+	}
+	return p, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func listen(name string, port int) (net.Listener, error) {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return nil, fmt.Errorf("listen for %s on 127.0.0.1:%d: %w (is another `slipway dev` running on this directory?)", name, port, err)
+	}
+	return l, nil
+}

@@ -1,0 +1,193 @@
+package devenv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"slipway.dev/slipway/engine/api/v1alpha1"
+	"slipway.dev/slipway/engine/deploy"
+	"slipway.dev/slipway/engine/syncer"
+)
+
+// targets keeps one syncer target per Application environment, writes each sync's outcome back
+// to the Application and its Release, and keeps nudging targets that are still progressing so
+// that Available shows up without waiting for the sync interval.
+type targets struct {
+	client client.Client
+	syncer *syncer.Syncer
+	branch string
+	log    *slog.Logger
+
+	mu          sync.Mutex
+	progressing map[string]bool
+}
+
+func targetName(app *v1alpha1.Application, env string) string {
+	return app.Namespace + "." + app.Name + "." + env
+}
+
+func (t *targets) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("targets").For(&v1alpha1.Application{}).Complete(t)
+}
+
+// Reconcile recomputes every target whenever any Application changes.
+func (t *targets) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	var apps v1alpha1.ApplicationList
+	if err := t.client.List(ctx, &apps); err != nil {
+		return ctrl.Result{}, fmt.Errorf("list applications: %w", err)
+	}
+	var ts []syncer.Target
+	for i := range apps.Items {
+		a := &apps.Items[i]
+		if a.DeletionTimestamp != nil {
+			continue
+		}
+		for _, e := range a.Spec.Environments {
+			ts = append(ts, syncer.Target{
+				Name:      targetName(a, e.Name),
+				Branch:    t.branch,
+				Dir:       deploy.Dir(e.Name, a.Name),
+				Namespace: deploy.Namespace(a, e),
+			})
+		}
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	t.syncer.SetTargets(ts...)
+	return ctrl.Result{}, nil
+}
+
+// nudge re-syncs progressing targets every interval until they settle or ctx ends.
+func (t *targets) nudge(ctx context.Context, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		t.mu.Lock()
+		var names []string
+		for n := range t.progressing {
+			names = append(names, n)
+		}
+		t.mu.Unlock()
+		if len(names) > 0 {
+			t.syncer.Notify(names...)
+		}
+	}
+}
+
+// report writes one sync result to the Application's environment status and to the Release
+// deployed there.
+func (t *targets) report(ctx context.Context, tg syncer.Target, r syncer.Result) {
+	parts := strings.SplitN(tg.Name, ".", 3)
+	if len(parts) != 3 {
+		return
+	}
+	ns, appName, env := parts[0], parts[1], parts[2]
+	if r.Revision == "" && r.Err != nil && strings.Contains(r.Err.Error(), "not found") {
+		return // nothing committed for this environment yet
+	}
+	syncState, msg := "Synced", ""
+	switch {
+	case r.Err != nil && strings.Contains(r.Err.Error(), syncer.ErrRefused.Error()):
+		syncState, msg = "Refused", r.Err.Error()
+	case r.Err != nil:
+		syncState, msg = "Failed", r.Err.Error()
+	}
+	health := string(r.Health)
+	t.mu.Lock()
+	if t.progressing == nil {
+		t.progressing = map[string]bool{}
+	}
+	if r.Err == nil && health != "Healthy" {
+		t.progressing[tg.Name] = true
+	} else {
+		delete(t.progressing, tg.Name)
+	}
+	t.mu.Unlock()
+
+	var relName string
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var app v1alpha1.Application
+		if err := t.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: appName}, &app); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		now := metav1.Now()
+		var st *v1alpha1.EnvironmentStatus
+		for i := range app.Status.Environments {
+			if app.Status.Environments[i].Name == env {
+				st = &app.Status.Environments[i]
+			}
+		}
+		if st == nil {
+			app.Status.Environments = append(app.Status.Environments, v1alpha1.EnvironmentStatus{Name: env})
+			st = &app.Status.Environments[len(app.Status.Environments)-1]
+		}
+		st.Sync, st.Health, st.Message, st.LastSyncTime = syncState, health, msg, &now
+		relName = st.Release
+		ready := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+			Reason: v1alpha1.ReasonProgressing, Message: fmt.Sprintf("%s: sync %s, health %s", env, syncState, health)}
+		if syncState == "Synced" && health == "Healthy" {
+			ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, v1alpha1.ReasonSucceeded, fmt.Sprintf("%s is available in %s", st.Release, env)
+		} else if syncState != "Synced" {
+			ready.Reason, ready.Message = v1alpha1.ReasonFailed, fmt.Sprintf("%s: %s", env, msg)
+		}
+		meta.SetStatusCondition(&app.Status.Conditions, ready)
+		return t.client.Status().Update(ctx, &app)
+	})
+	if err != nil {
+		t.log.Error("update application status", "application", appName, "err", err)
+		return
+	}
+	if relName == "" {
+		return
+	}
+	phase := deploy.PhaseSynced
+	switch {
+	case syncState == "Refused":
+		phase = deploy.PhaseRefused
+	case syncState == "Failed":
+		phase = deploy.PhaseFailed
+	case health == "Healthy":
+		phase = deploy.PhaseAvailable
+	}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var rel v1alpha1.Release
+		if err := t.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: relName}, &rel); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		changed := false
+		for i := range rel.Status.Environments {
+			e := &rel.Status.Environments[i]
+			if e.Name != env || e.Phase == phase || e.Phase == deploy.PhaseAvailable && phase == deploy.PhaseSynced {
+				continue
+			}
+			now := metav1.Now()
+			e.Phase, e.Message, e.UpdatedAt, changed = phase, msg, &now, true
+		}
+		if phase == deploy.PhaseAvailable {
+			changed = meta.SetStatusCondition(&rel.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady,
+				Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonSucceeded, Message: "available in " + env}) || changed
+		}
+		if !changed {
+			return nil
+		}
+		return t.client.Status().Update(ctx, &rel)
+	})
+	if err != nil {
+		t.log.Error("update release status", "release", relName, "err", err)
+	}
+}

@@ -1,0 +1,140 @@
+// Package release records a Release for every successful deploy PipelineRun: the image it built,
+// pinned by digest, and the commit it came from.
+package release
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"slipway.dev/slipway/engine/api/v1alpha1"
+)
+
+// Reconciler turns finished deploy PipelineRuns into Releases.
+type Reconciler struct {
+	Client client.Client
+	Log    *slog.Logger
+}
+
+// SetupWithManager registers the reconciler for PipelineRuns that carry Slipway's labels.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	ours := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		_, ok := o.GetLabels()[v1alpha1.LabelApplication]
+		return ok && o.GetLabels()[v1alpha1.LabelFlow] == "deploy"
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("release").
+		For(&tektonv1.PipelineRun{}, builder.WithPredicates(ours)).
+		Complete(r)
+}
+
+var imageByDigest = regexp.MustCompile(`^[^@\s]+@sha256:[0-9a-f]{64}$`)
+
+// Name is the Release's name for an Application and source commit: one Release per commit, so
+// a retried or duplicated run finds the Release it already made.
+func Name(app, sha string) string {
+	if len(sha) > 12 {
+		sha = sha[:12]
+	}
+	return app + "-" + sha
+}
+
+// Reconcile creates the Release of a successful run, or marks the Application when the run failed.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var pr tektonv1.PipelineRun
+	if err := r.Client.Get(ctx, req.NamespacedName, &pr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	cond := pr.Status.GetCondition(apis.ConditionSucceeded)
+	if cond == nil || cond.Status == corev1.ConditionUnknown {
+		return ctrl.Result{}, nil
+	}
+	appName := pr.Labels[v1alpha1.LabelApplication]
+	var app v1alpha1.Application
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: pr.Namespace, Name: appName}, &app); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	log := r.logger().With("application", appName, "pipelineRun", pr.Name)
+	if cond.Status == corev1.ConditionFalse {
+		return ctrl.Result{}, r.markApp(ctx, &app, metav1.ConditionFalse, v1alpha1.ReasonFailed,
+			fmt.Sprintf("pipeline run %s failed: %s; see `slipway logs %s`", pr.Name, cond.Message, pr.Name))
+	}
+
+	results := map[string]string{}
+	for _, res := range pr.Status.Results {
+		results[res.Name] = strings.TrimSpace(res.Value.StringVal)
+	}
+	image, sha := results["IMAGE_URL"], results["COMMIT"]
+	if sha == "" {
+		sha = pr.Labels[v1alpha1.LabelSHA]
+	}
+	if !imageByDigest.MatchString(image) {
+		return ctrl.Result{}, r.markApp(ctx, &app, metav1.ConditionFalse, v1alpha1.ReasonFailed,
+			fmt.Sprintf("pipeline run %s succeeded but its IMAGE_URL result %q is not an image pinned by digest", pr.Name, image))
+	}
+
+	rel := &v1alpha1.Release{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      Name(appName, sha),
+			Namespace: pr.Namespace,
+			Labels: map[string]string{
+				v1alpha1.LabelApplication: appName,
+				v1alpha1.LabelSHA:         sha,
+				v1alpha1.LabelDelivery:    pr.Labels[v1alpha1.LabelDelivery],
+			},
+		},
+		Spec: v1alpha1.ReleaseSpec{
+			Application: appName,
+			SourceSHA:   sha,
+			Ref:         "refs/heads/" + app.Spec.Source.Branch,
+			Image:       image,
+			Delivery:    pr.Labels[v1alpha1.LabelDelivery],
+			PipelineRun: pr.Name,
+		},
+	}
+	if err := controllerutil.SetOwnerReference(&app, rel, r.Client.Scheme()); err != nil {
+		return ctrl.Result{}, fmt.Errorf("own release: %w", err)
+	}
+	switch err := r.Client.Create(ctx, rel); {
+	case apierrors.IsAlreadyExists(err):
+		return ctrl.Result{}, nil
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("create release %s: %w", rel.Name, err)
+	}
+	log.Info("release created", "release", rel.Name, "image", image)
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) markApp(ctx context.Context, app *v1alpha1.Application, status metav1.ConditionStatus, reason, msg string) error {
+	changed := meta.SetStatusCondition(&app.Status.Conditions, metav1.Condition{
+		Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: app.Generation,
+	})
+	if !changed {
+		return nil
+	}
+	if err := r.Client.Status().Update(ctx, app); err != nil {
+		return fmt.Errorf("update application %s status: %w", app.Name, err)
+	}
+	return nil
+}
+
+func (r *Reconciler) logger() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.Default()
+}
