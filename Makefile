@@ -10,6 +10,7 @@ BIN := $(CURDIR)/bin
 GOTEST_FLAGS ?=
 
 K8S_BIN = $(shell hack/k8sbin/build.sh)
+GENERATED := engine/api/v1alpha1/zz_generated.deepcopy.go engine/crds
 
 .PHONY: help
 help: ## Show this help.
@@ -31,7 +32,7 @@ generate: ## Regenerate deepcopy functions, Slipway's CRDs and the copy of Tekto
 verify: generate ## Regenerate, format and vet; fail if anything changed or is unformatted.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
-	@git diff --exit-code --stat -- . || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --short -- $(GENERATED); echo "generated files are stale: run 'make generate' and commit"; exit 1; }
 
 .PHONY: test
 test: build ## Run every test: unit, golden, fuzz seeds, control plane, end to end.

@@ -106,7 +106,9 @@ func Follow(ctx context.Context, d *Dev, app *v1alpha1.Application, env string, 
 			}
 			return false, nil
 		},
-		func(ctx context.Context) (bool, error) { return releasePhase(ctx, c, &rel, env, "Committed", "Synced", "Available") },
+		func(ctx context.Context) (bool, error) {
+			return releasePhase(ctx, c, &rel, env, "Committed", "Synced", "Available")
+		},
 		func(ctx context.Context) (bool, error) { return releasePhase(ctx, c, &rel, env, "Synced", "Available") },
 		// The Deployment lives in the environment's namespace and is named after the service.
 		func(ctx context.Context) (bool, error) {

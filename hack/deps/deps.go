@@ -1,6 +1,7 @@
 //go:build tools
 
-// Package deps pins the engine's heavy dependencies while their packages are being written.
+// Package deps pins modules the engine requires before a package imports them (cosign, for
+// the signing step), so that go mod tidy keeps them at their measured versions.
 package deps
 
 import (
@@ -18,6 +19,7 @@ import (
 	_ "github.com/google/go-containerregistry/pkg/v1/mutate"
 	_ "github.com/google/go-containerregistry/pkg/v1/remote"
 	_ "github.com/google/go-containerregistry/pkg/v1/tarball"
+	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/sigstore/cosign/v3/pkg/cosign"
 	_ "github.com/spf13/cobra"
 	_ "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -28,5 +30,4 @@ import (
 	_ "sigs.k8s.io/controller-runtime"
 	_ "sigs.k8s.io/controller-runtime/pkg/envtest"
 	_ "sigs.k8s.io/yaml"
-	_ "github.com/prometheus/client_golang/prometheus"
 )
