@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,19 +13,6 @@ import (
 	"slipway.dev/slipway/engine/devenv"
 	"slipway.dev/slipway/engine/localkube"
 )
-
-// Endpoints is what `slipway dev` writes to DIR/endpoints.json once everything serves, for
-// scripts and tests to read.
-type Endpoints struct {
-	Kubeconfig string `json:"kubeconfig"`
-	WebhookURL string `json:"webhookURL"`
-	GitURL     string `json:"gitURL"`
-	Registry   string `json:"registry"`
-	BaseImage  string `json:"baseImage"`
-	Namespace  string `json:"namespace"`
-	LogDir     string `json:"logDir"`
-	PID        int    `json:"pid"`
-}
 
 func newDevCmd() *cobra.Command {
 	var (
@@ -98,7 +83,7 @@ The control plane's binaries come from $SLIPWAY_K8S_BIN (run 'make k8sbin' to bu
 					fmt.Fprintln(cmd.ErrOrStderr(), "slipway dev: stop:", err)
 				}
 			}()
-			if err := writeEndpoints(abs, env); err != nil {
+			if err := devenv.WriteEndpoints(abs, env.Endpoints(os.Getpid())); err != nil {
 				return err
 			}
 			printEndpoints(out, abs, env)
@@ -116,36 +101,6 @@ The control plane's binaries come from $SLIPWAY_K8S_BIN (run 'make k8sbin' to bu
 	cmd.Flags().DurationVar(&syncInterval, "sync-interval", 30*time.Second, "how often the syncer re-applies the config repo")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level of DIR/slipway.log: debug, info, warn or error")
 	return cmd
-}
-
-func writeEndpoints(dir string, env *devenv.Env) error {
-	b, err := json.MarshalIndent(Endpoints{
-		Kubeconfig: env.Kubeconfig, WebhookURL: env.WebhookURL, GitURL: env.GitURL, Registry: env.Registry,
-		BaseImage: env.BaseImage, Namespace: env.Namespace, LogDir: env.LogDir, PID: os.Getpid(),
-	}, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(dir, "endpoints.json.tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write endpoints: %w", err)
-	}
-	return os.Rename(tmp, filepath.Join(dir, "endpoints.json"))
-}
-
-func readEndpoints(dir string) (Endpoints, error) {
-	var e Endpoints
-	b, err := os.ReadFile(filepath.Join(dir, "endpoints.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return e, fmt.Errorf("no dev environment in %s: start one with `slipway dev --dir %s`, or pass --kubeconfig", dir, dir)
-	}
-	if err != nil {
-		return e, err
-	}
-	if err := json.Unmarshal(b, &e); err != nil {
-		return e, fmt.Errorf("read %s: %w", filepath.Join(dir, "endpoints.json"), err)
-	}
-	return e, nil
 }
 
 func printEndpoints(w io.Writer, dir string, env *devenv.Env) {

@@ -36,7 +36,7 @@ func (f *clientFlags) client() (client.Client, error) {
 		path = os.Getenv("KUBECONFIG")
 	}
 	if path == "" {
-		ep, err := readEndpoints(f.dir)
+		ep, err := devenv.ReadEndpoints(f.dir)
 		if err != nil {
 			return nil, err
 		}

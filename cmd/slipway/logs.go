@@ -10,6 +10,7 @@ import (
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"slipway.dev/slipway/engine/devenv"
 	"slipway.dev/slipway/engine/localrunner"
 )
 
@@ -31,7 +32,7 @@ started. With -f, follow the run live until it finishes.`,
 			if err != nil {
 				return err
 			}
-			ep, err := readEndpoints(f.dir)
+			ep, err := devenv.ReadEndpoints(f.dir)
 			if err != nil {
 				return err
 			}

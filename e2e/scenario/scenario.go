@@ -7,7 +7,6 @@ package scenario
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,21 +24,9 @@ import (
 	"slipway.dev/slipway/engine/devenv"
 )
 
-// Endpoints mirrors what `slipway dev` writes to DIR/endpoints.json.
-type Endpoints struct {
-	Kubeconfig string `json:"kubeconfig"`
-	WebhookURL string `json:"webhookURL"`
-	GitURL     string `json:"gitURL"`
-	Registry   string `json:"registry"`
-	BaseImage  string `json:"baseImage"`
-	Namespace  string `json:"namespace"`
-	LogDir     string `json:"logDir"`
-	PID        int    `json:"pid"`
-}
-
 // Dev is a `slipway dev` process.
 type Dev struct {
-	Endpoints
+	devenv.Endpoints
 	Dir    string
 	Client client.Client
 	cmd    *exec.Cmd
@@ -51,8 +38,7 @@ func StartDev(ctx context.Context, bin, dir string, out io.Writer, extraArgs ...
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	epPath := filepath.Join(dir, "endpoints.json")
-	_ = os.Remove(epPath)
+	_ = os.Remove(devenv.EndpointsFile(dir))
 	args := append([]string{"dev", "--dir", dir, "--sync-interval", "5s"}, extraArgs...)
 	// The process must outlive a test's context only until we stop it; ctx bounds the wait.
 	cmd := exec.Command(bin, args...) //nolint:gosec // the test's own binary
@@ -64,12 +50,9 @@ func StartDev(ctx context.Context, bin, dir string, out io.Writer, extraArgs ...
 	d := &Dev{Dir: dir, cmd: cmd, done: make(chan error, 1)}
 	go func() { d.done <- cmd.Wait() }()
 	for {
-		if b, err := os.ReadFile(epPath); err == nil {
-			var ep Endpoints
-			if json.Unmarshal(b, &ep) == nil && ep.PID == cmd.Process.Pid {
-				d.Endpoints = ep
-				break
-			}
+		if ep, err := devenv.ReadEndpoints(dir); err == nil && ep.PID == cmd.Process.Pid {
+			d.Endpoints = ep
+			break
 		}
 		select {
 		case err := <-d.done:

@@ -67,3 +67,54 @@ func listen(name string, port int) (net.Listener, error) {
 	}
 	return l, nil
 }
+
+// Endpoints is what `slipway dev` writes to DIR/endpoints.json once everything serves, for the
+// CLI, scripts and tests to find the environment.
+type Endpoints struct {
+	Kubeconfig string `json:"kubeconfig"`
+	WebhookURL string `json:"webhookURL"`
+	GitURL     string `json:"gitURL"`
+	Registry   string `json:"registry"`
+	BaseImage  string `json:"baseImage"`
+	Namespace  string `json:"namespace"`
+	LogDir     string `json:"logDir"`
+	PID        int    `json:"pid"`
+}
+
+// EndpointsFile is the path of the endpoints file in a dev environment's directory.
+func EndpointsFile(dir string) string { return filepath.Join(dir, "endpoints.json") }
+
+// Endpoints returns e's endpoints, for a process with the given pid.
+func (e *Env) Endpoints(pid int) Endpoints {
+	return Endpoints{Kubeconfig: e.Kubeconfig, WebhookURL: e.WebhookURL, GitURL: e.GitURL, Registry: e.Registry,
+		BaseImage: e.BaseImage, Namespace: e.Namespace, LogDir: e.LogDir, PID: pid}
+}
+
+// WriteEndpoints writes ep to dir atomically.
+func WriteEndpoints(dir string, ep Endpoints) error {
+	b, err := json.MarshalIndent(ep, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := EndpointsFile(dir) + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write endpoints: %w", err)
+	}
+	return os.Rename(tmp, EndpointsFile(dir))
+}
+
+// ReadEndpoints reads the endpoints of the dev environment in dir.
+func ReadEndpoints(dir string) (Endpoints, error) {
+	var ep Endpoints
+	b, err := os.ReadFile(EndpointsFile(dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return ep, fmt.Errorf("no dev environment in %s: start one with `slipway dev --dir %s`, or pass --kubeconfig", dir, dir)
+	}
+	if err != nil {
+		return ep, err
+	}
+	if err := json.Unmarshal(b, &ep); err != nil {
+		return ep, fmt.Errorf("read %s: %w", EndpointsFile(dir), err)
+	}
+	return ep, nil
+}

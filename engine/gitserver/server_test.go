@@ -272,20 +272,3 @@ func TestRequestBodyCap(t *testing.T) {
 		t.Errorf("status = %d, want 413", rec.Code)
 	}
 }
-
-// TestDependencies keeps go-git out of this package: it must serve with the real git binary.
-func TestDependencies(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not in PATH")
-	}
-	out, err := exec.Command(goBin, "list", "-deps", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list -deps: %v\n%s", err, out)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		if strings.HasPrefix(dep, "github.com/go-git/") {
-			t.Errorf("gitserver depends on %s", dep)
-		}
-	}
-}

@@ -391,22 +391,6 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
-// TestDependencies keeps the registry server out of this package: gobuild is a client.
-func TestDependencies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		if strings.HasPrefix(dep, "github.com/distribution/distribution/") {
-			t.Errorf("gobuild depends on %s", dep)
-		}
-	}
-}
-
 func copyDir(t *testing.T, src string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "checkout", "hello")

@@ -224,26 +224,6 @@ func TestBinDirUnset(t *testing.T) {
 	}
 }
 
-// TestDependencies keeps the control-plane servers and controller-runtime out of the library:
-// it runs them as binaries and talks to them through client-go only.
-func TestDependencies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	for dep := range strings.Lines(string(out)) {
-		dep = strings.TrimSpace(dep)
-		for _, banned := range []string{"k8s.io/kubernetes", "sigs.k8s.io/controller-runtime", "go.etcd.io/etcd/server", "sigs.k8s.io/kwok"} {
-			if dep == banned || strings.HasPrefix(dep, banned+"/") {
-				t.Errorf("localkube imports %s", dep)
-			}
-		}
-	}
-}
-
 func readFile(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -182,22 +181,5 @@ func TestStartErrors(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, tt.want)
 			}
 		})
-	}
-}
-
-// TestDependencies keeps image-building code out of the registry: go-containerregistry is a
-// client library and belongs to the packages that push and pull.
-func TestDependencies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		if strings.HasPrefix(dep, "github.com/google/go-containerregistry/") {
-			t.Errorf("registry depends on %s", dep)
-		}
 	}
 }

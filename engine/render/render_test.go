@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -203,24 +202,6 @@ func TestChartRefusesUndigestedImage(t *testing.T) {
 	_, err := renderChart(in)
 	if err == nil || !strings.Contains(err.Error(), "values.image") || !strings.Contains(err.Error(), "pinned by digest") {
 		t.Fatalf("err = %v, want the chart's digest failure", err)
-	}
-}
-
-// TestDependencies keeps Helm here and the syncer's and controllers' heavy dependencies out.
-func TestDependencies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		for _, banned := range []string{"github.com/argoproj/", "sigs.k8s.io/controller-runtime", "github.com/go-git/", "github.com/sigstore/", "github.com/tektoncd/"} {
-			if strings.HasPrefix(dep, banned) {
-				t.Errorf("render depends on %s", dep)
-			}
-		}
 	}
 }
 

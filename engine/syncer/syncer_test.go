@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -384,24 +383,5 @@ func assertNoNamespace(ctx context.Context, t *testing.T, kc kubernetes.Interfac
 	t.Helper()
 	if _, err := kc.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("namespace %s: err = %v, want NotFound (nothing applied)", ns, err)
-	}
-}
-
-// TestDependencies keeps gitops-engine here and Helm and the other steps' heavy dependencies
-// out of the syncer.
-func TestDependencies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		for _, banned := range []string{"helm.sh/", "sigs.k8s.io/controller-runtime", "github.com/go-git/", "github.com/sigstore/", "github.com/tektoncd/"} {
-			if strings.HasPrefix(dep, banned) {
-				t.Errorf("syncer depends on %s", dep)
-			}
-		}
 	}
 }

@@ -2,7 +2,6 @@ package event_test
 
 import (
 	"errors"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -178,23 +177,5 @@ func TestHelpers(t *testing.T) {
 	var ig error = event.Ignore("why")
 	if !errors.Is(ig, event.ErrIgnored) || ig.Error() != "ignored: why" {
 		t.Errorf("Ignore = %v, not an ErrIgnored", ig)
-	}
-}
-
-// TestLeafPackage keeps event a leaf: every package crossing a seam may import it, so it imports
-// the standard library only.
-func TestLeafPackage(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not found")
-	}
-	out, err := exec.Command(goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		if dep != "slipway.dev/slipway/webhooks/event" {
-			t.Errorf("event imports %s; it may import the standard library only", dep)
-		}
 	}
 }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"slipway.dev/slipway/webhooks/event"
@@ -189,22 +187,4 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse repo %+v differs from Identify repo %+v", ev.Repo(), repo)
 		}
 	})
-}
-
-// TestDependencies keeps a provider package small: the standard library and the event type only.
-func TestDependencies(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not found")
-	}
-	out, err := exec.Command(goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	allowed := map[string]bool{"slipway.dev/slipway/webhooks/github": true, "slipway.dev/slipway/webhooks/event": true}
-	for _, dep := range strings.Fields(string(out)) {
-		if !allowed[dep] {
-			t.Errorf("github imports %s; it may import the standard library and webhooks/event only", dep)
-		}
-	}
 }
