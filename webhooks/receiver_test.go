@@ -202,7 +202,7 @@ func TestReceiver(t *testing.T) {
 		{name: "malformed JSON, correctly signed", req: func() *http.Request { return delivery("push", "d-1", []byte(`{"ref": "refs/heads/main",`)) },
 			wantStatus: 400, wantKey: "error"},
 		{name: "correctly signed but invalid event", req: func() *http.Request {
-			body := bytes.Replace(push, []byte(`"clone_url": "https://`), []byte(`"clone_url": "http://`), 1)
+			body := bytes.Replace(push, []byte(`"clone_url": "https://`), []byte(`"clone_url": "ftp://`), 1)
 			return delivery("push", "d-1", body)
 		}, wantStatus: 400, wantKey: "error"},
 		{name: "unused event type is ignored", req: func() *http.Request { return delivery("star", "d-1", push) },

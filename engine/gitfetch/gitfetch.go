@@ -14,6 +14,9 @@ import (
 	"strings"
 )
 
+// cloneSchemes are the URL schemes a clone URL may use; file:// has a path and no host.
+var cloneSchemes = map[string]bool{"https": true, "http": true, "ssh": true, "git": true, "file": true}
+
 var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 
 // Options says what to fetch and where.
@@ -32,7 +35,7 @@ func (o Options) Validate() error {
 	switch {
 	case o.URL == "":
 		return errors.New("url: empty")
-	case err != nil || u.Scheme == "" || u.Host == "":
+	case err != nil || !cloneSchemes[u.Scheme] || (u.Host == "") != (u.Scheme == "file") || u.Scheme == "file" && u.Path == "":
 		return fmt.Errorf("url %q: not a clone URL (want https://host/org/repo.git)", redact(o.URL))
 	case !fullSHA.MatchString(o.Revision):
 		return fmt.Errorf("revision %q: must be a full commit SHA (40 or 64 lower-case hex digits)", o.Revision)

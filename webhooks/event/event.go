@@ -106,7 +106,8 @@ type Event struct {
 	Kind Kind `json:"kind"`
 	// DeliveryID is the provider's id for this delivery; a redelivery carries the same id.
 	DeliveryID string `json:"deliveryID"`
-	// RepoURL is the repository's https clone URL.
+	// RepoURL is the repository's http(s) clone URL (https for hosted providers; http for a
+	// self-hosted or loopback Git server).
 	RepoURL string `json:"repoURL,omitempty"`
 	// RepoFullName is owner/name (group/subgroup/name on GitLab). For an organization-level ping
 	// it is the organization alone.

@@ -76,7 +76,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"long comment", event.PRComment, func(e *event.Event) { e.Comment = strings.Repeat("x", event.MaxCommentRunes+1) }, "comment"},
 		{"no repo name", event.Push, func(e *event.Event) { e.RepoFullName = "" }, "repoFullName"},
 		{"no repo url", event.Push, func(e *event.Event) { e.RepoURL = "" }, "repoURL"},
-		{"http repo url", event.Push, func(e *event.Event) { e.RepoURL = "http://github.com/octo/app.git" }, "repoURL"},
+		{"ftp repo url", event.Push, func(e *event.Event) { e.RepoURL = "ftp://github.com/octo/app.git" }, "repoURL"},
 		{"repo url with credentials", event.Push, func(e *event.Event) { e.RepoURL = "https://x:y@github.com/octo/app.git" }, "repoURL"},
 		{"no ref", event.Push, func(e *event.Event) { e.Ref = "" }, "ref"},
 		{"tag ref on push", event.Push, func(e *event.Event) { e.Ref = "refs/tags/v1" }, "ref"},
@@ -98,7 +98,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"pr head sha too short", event.PRUpdated, func(e *event.Event) { e.PullRequest.HeadSHA = "abc" }, "pullRequest.headSHA"},
 		{"pr without ref", event.PRClosed, func(e *event.Event) { e.Ref = "" }, "ref"},
 		{"comment without number", event.PRComment, func(e *event.Event) { e.PullRequest.Number = -1 }, "pullRequest.number"},
-		{"ping with http url", event.Ping, func(e *event.Event) { e.RepoURL = "http://x/y.git" }, "repoURL"},
+		{"ping with ftp url", event.Ping, func(e *event.Event) { e.RepoURL = "ftp://x/y.git" }, "repoURL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
