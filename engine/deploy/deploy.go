@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -160,21 +161,30 @@ func (r *Reconciler) commit(ctx context.Context, app *v1alpha1.Application, env 
 	return rev, nil
 }
 
+// recordOnApp records the commit on the Application's status. It re-reads the Application and
+// retries on conflict: the syncer writes the same status, and giving up here would lose the record
+// for good, because the Release already says Committed and the retry skips the environment.
 func (r *Reconciler) recordOnApp(ctx context.Context, app *v1alpha1.Application, env string, rel *v1alpha1.Release, rev string) error {
-	app.Status.LatestRelease = rel.Name
-	st := v1alpha1.EnvironmentStatus{Name: env, Release: rel.Name, Image: rel.Spec.Image, ConfigRevision: rev, Sync: "Pending"}
-	replaced := false
-	for i := range app.Status.Environments {
-		if app.Status.Environments[i].Name == env {
-			app.Status.Environments[i], replaced = st, true
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(app), app); err != nil {
+			return err
 		}
-	}
-	if !replaced {
-		app.Status.Environments = append(app.Status.Environments, st)
-	}
-	meta.SetStatusCondition(&app.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady,
-		Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonProgressing, Message: fmt.Sprintf("release %s committed to %s", rel.Name, env)})
-	if err := r.Client.Status().Update(ctx, app); err != nil {
+		app.Status.LatestRelease = rel.Name
+		st := v1alpha1.EnvironmentStatus{Name: env, Release: rel.Name, Image: rel.Spec.Image, ConfigRevision: rev, Sync: "Pending"}
+		replaced := false
+		for i := range app.Status.Environments {
+			if app.Status.Environments[i].Name == env {
+				app.Status.Environments[i], replaced = st, true
+			}
+		}
+		if !replaced {
+			app.Status.Environments = append(app.Status.Environments, st)
+		}
+		meta.SetStatusCondition(&app.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady,
+			Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonProgressing, Message: fmt.Sprintf("release %s committed to %s", rel.Name, env)})
+		return r.Client.Status().Update(ctx, app)
+	})
+	if err != nil {
 		return fmt.Errorf("update application %s status: %w", app.Name, err)
 	}
 	return nil

@@ -206,7 +206,9 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	mgr, err := ctrl.NewManager(e.cfg, ctrl.Options{
+	mgrCfg := rest.CopyConfig(e.cfg)
+	mgrCfg.QPS, mgrCfg.Burst = 300, 600
+	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -257,7 +259,15 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	}
 	stage("controllers running")
 
-	in := &inbox.Inbox{Writer: mgr.GetClient(), Reader: mgr.GetClient(), Namespace: o.Namespace}
+	// The receiver writes one Delivery per webhook and must not queue behind a client-side rate
+	// limiter: the API server's own flow control protects it.
+	inboxCfg := rest.CopyConfig(e.cfg)
+	inboxCfg.QPS, inboxCfg.Burst = 5000, 10000
+	inboxWriter, err := client.New(inboxCfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("devenv: inbox client: %w", err)
+	}
+	in := &inbox.Inbox{Writer: inboxWriter, Reader: mgr.GetClient(), Namespace: o.Namespace}
 	reg := prometheus.NewRegistry()
 	recv, err := webhooks.New(in, in, map[event.Provider]webhooks.Parser{event.GitHub: github.New()},
 		webhooks.WithLogger(o.Logger.With("component", "webhooks")), webhooks.WithRegisterer(reg))

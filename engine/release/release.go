@@ -42,7 +42,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-var imageByDigest = regexp.MustCompile(`^[^@\s]+@sha256:[0-9a-f]{64}$`)
+var (
+	imageByDigest = regexp.MustCompile(`^[^@\s]+@sha256:[0-9a-f]{64}$`)
+	fullSHA       = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+)
 
 // Name is the Release's name for an Application and source commit: one Release per commit, so
 // a retried or duplicated run finds the Release it already made.
@@ -82,6 +85,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if sha == "" {
 		sha = pr.Labels[v1alpha1.LabelSHA]
 	}
+	if !fullSHA.MatchString(sha) {
+		return ctrl.Result{}, r.markApp(ctx, &app, metav1.ConditionFalse, v1alpha1.ReasonFailed,
+			fmt.Sprintf("pipeline run %s succeeded but its COMMIT result %q is not a full commit SHA", pr.Name, sha))
+	}
 	if !imageByDigest.MatchString(image) {
 		return ctrl.Result{}, r.markApp(ctx, &app, metav1.ConditionFalse, v1alpha1.ReasonFailed,
 			fmt.Sprintf("pipeline run %s succeeded but its IMAGE_URL result %q is not an image pinned by digest", pr.Name, image))
@@ -100,7 +107,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		Spec: v1alpha1.ReleaseSpec{
 			Application: appName,
 			SourceSHA:   sha,
-			Ref:         "refs/heads/" + app.Spec.Source.Branch,
+			Ref:         "refs/heads/" + app.TrackedBranch(),
 			Image:       image,
 			Delivery:    pr.Labels[v1alpha1.LabelDelivery],
 			PipelineRun: pr.Name,

@@ -96,21 +96,41 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				d.Namespace, d.Spec.RepoURL, strings.TrimPrefix(d.Spec.Ref, "refs/heads/"))
 			break
 		}
+		var invalid []string
 		for i := range apps {
-			name, err := r.ensureDeployRun(ctx, &d, &apps[i])
+			pr, err := DeployRun(ctx, &d, &apps[i], r.Config)
 			if err != nil {
+				// A spec Tekton rejects will not get better by retrying: record why and go on
+				// with the other Applications.
+				log.Warn("pipeline run not created", "application", apps[i].Name, "err", err)
+				invalid = append(invalid, err.Error())
+				triggered = append(triggered, v1alpha1.TriggeredRun{Application: apps[i].Name, Flow: FlowDeploy})
+				continue
+			}
+			if err := r.createRun(ctx, &apps[i], pr); err != nil {
 				return ctrl.Result{}, err
 			}
-			log.Info("pipeline run triggered", "application", apps[i].Name, "pipelineRun", name)
-			triggered = append(triggered, v1alpha1.TriggeredRun{Application: apps[i].Name, Flow: FlowDeploy, PipelineRun: name})
+			log.Info("pipeline run triggered", "application", apps[i].Name, "pipelineRun", pr.Name)
+			triggered = append(triggered, v1alpha1.TriggeredRun{Application: apps[i].Name, Flow: FlowDeploy, PipelineRun: pr.Name})
 		}
-		reason, msg = v1alpha1.ReasonSucceeded, fmt.Sprintf("triggered %d pipeline run(s)", len(triggered))
+		reason, msg = v1alpha1.ReasonSucceeded, fmt.Sprintf("triggered %d pipeline run(s)", len(triggered)-len(invalid))
+		if len(invalid) > 0 {
+			reason, msg = v1alpha1.ReasonInvalidSpec, msg+"; "+strings.Join(invalid, "; ")
+		}
 	}
 
 	d.Status.Triggered = triggered
 	d.Status.ObservedGeneration = d.Generation
+	ready := metav1.ConditionTrue
+	if reason == v1alpha1.ReasonInvalidSpec {
+		ready = metav1.ConditionFalse
+		meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{
+			Type: v1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: msg,
+			ObservedGeneration: d.Generation,
+		})
+	}
 	meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{
-		Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: reason, Message: msg,
+		Type: v1alpha1.ConditionReady, Status: ready, Reason: reason, Message: msg,
 		ObservedGeneration: d.Generation,
 	})
 	if err := r.Client.Status().Update(ctx, &d); err != nil {
@@ -158,23 +178,19 @@ func RunName(app, delivery, flow string) string {
 	sum := sha256.Sum256([]byte(delivery + "\x00" + app + "\x00" + flow))
 	prefix := app
 	if len(prefix) > 40 {
-		prefix = strings.TrimRight(prefix[:40], "-")
+		prefix = strings.TrimRight(prefix[:40], "-.") // a name part must end alphanumeric
 	}
 	return fmt.Sprintf("%s-%s-%s", prefix, flow, hex.EncodeToString(sum[:])[:10])
 }
 
-func (r *Reconciler) ensureDeployRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Application) (string, error) {
-	pr, err := DeployRun(ctx, d, app, r.Config)
-	if err != nil {
-		return "", err
-	}
+func (r *Reconciler) createRun(ctx context.Context, app *v1alpha1.Application, pr *tektonv1.PipelineRun) error {
 	if err := controllerutil.SetOwnerReference(app, pr, r.Client.Scheme()); err != nil {
-		return "", fmt.Errorf("own pipeline run %s: %w", pr.Name, err)
+		return fmt.Errorf("own pipeline run %s: %w", pr.Name, err)
 	}
 	if err := r.Client.Create(ctx, pr); err != nil && !apierrors.IsAlreadyExists(err) {
-		return "", fmt.Errorf("create pipeline run %s: %w", pr.Name, err)
+		return fmt.Errorf("create pipeline run %s: %w", pr.Name, err)
 	}
-	return pr.Name, nil
+	return nil
 }
 
 // DeployRun builds the PipelineRun that builds one commit of an Application, validated by

@@ -11,6 +11,7 @@ type ApplicationSpec struct {
 	// Source is the Git repository Slipway watches.
 	Source SourceSpec `json:"source"`
 	// Build chooses how the image is built.
+	// +kubebuilder:default={}
 	// +optional
 	Build BuildSpec `json:"build,omitempty"`
 	// Services are the long-running, network-facing components.

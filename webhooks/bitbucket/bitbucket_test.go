@@ -1,0 +1,181 @@
+package bitbucket_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway/webhooks/bitbucket"
+	"slipway.dev/slipway/webhooks/event"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+// receivedAt is the fixed receive time stamped on golden events.
+var receivedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// normalize runs a delivery the way the receiver does (identify, verify, parse, stamp, validate)
+// and returns the JSON the golden files hold: the Event, or {"ignored": reason}.
+func normalize(t *testing.T, header http.Header, body []byte) []byte {
+	t.Helper()
+	p := bitbucket.New()
+	id, repo, err := p.Identify(header, body)
+	if err != nil {
+		t.Fatalf("Identify: %v", err)
+	}
+	if err := p.Verify(header, body, [][]byte{testSecret}); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	ev, err := p.Parse(header, body)
+	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
+		return marshal(t, map[string]string{"ignored": ig.Reason})
+	}
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if id != "" && ev.DeliveryID != id {
+		t.Errorf("Parse delivery id %q differs from Identify's %q", ev.DeliveryID, id)
+	}
+	if ev.Repo() != repo {
+		t.Errorf("Parse repo %+v differs from Identify repo %+v", ev.Repo(), repo)
+	}
+	ev.ReceivedAt = receivedAt
+	ev.BodySHA256 = event.BodyDigest(body)
+	if err := ev.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	return marshal(t, ev)
+}
+
+func marshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+// TestGolden normalizes every Bitbucket payload and compares the result with its golden file.
+// Refresh the golden files with: go test ./webhooks/bitbucket -update
+func TestGolden(t *testing.T) {
+	for _, p := range loadPayloads(t) {
+		t.Run(p.name, func(t *testing.T) {
+			got := normalize(t, p.header, p.body)
+			golden := filepath.Join("testdata", "golden", filepath.FromSlash(p.name))
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("read golden file (run with -update to create it): %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("normalized event differs from %s (run with -update if intended)\ngot:\n%s\nwant:\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+// TestKinds pins the kind each payload must normalize to, independently of the golden files.
+func TestKinds(t *testing.T) {
+	want := map[string]string{
+		"captured/pullrequest_approved.body.json":                 "ignored",
+		"captured/pullrequest_created.inferred.body.json":         "pr-opened",
+		"captured/pullrequest_fulfilled.body.json":                "pr-merged",
+		"captured/pullrequest_updated.inferred.body.json":         "pr-updated",
+		"captured/repo_push.branch-create.body.json":              "branch-create",
+		"captured/repo_push.branch-delete.body.json":              "branch-delete",
+		"captured/repo_push.branch-update.body.json":              "push",
+		"thirdparty/pullrequest_comment_created.atlantis.json":    "pr-comment",
+		"thirdparty/pullrequest_comment_created.drone-go-scm.json": "pr-comment",
+		"thirdparty/pullrequest_created.atlantis.json":            "pr-opened",
+		"thirdparty/pullrequest_created.drone-go-scm.json":        "pr-opened",
+		"thirdparty/pullrequest_fulfilled.atlantis.json":          "pr-merged",
+		"thirdparty/pullrequest_fulfilled.drone-go-scm.json":      "pr-merged",
+		"thirdparty/pullrequest_rejected.drone-go-scm.json":       "pr-closed",
+		"thirdparty/pullrequest_updated.atlantis.json":            "pr-updated",
+		"thirdparty/pullrequest_updated.drone-go-scm.json":        "pr-updated",
+		"thirdparty/repo_push.branch-create.drone-go-scm.json":    "branch-create",
+		"thirdparty/repo_push.branch-delete.drone-go-scm.json":    "branch-delete",
+		"thirdparty/repo_push.drone-go-scm.json":                  "push",
+		"thirdparty/repo_push.tag-create.drone-go-scm.json":       "tag",
+	}
+	seen := 0
+	for _, p := range loadPayloads(t) {
+		t.Run(p.name, func(t *testing.T) {
+			kind, ok := want[p.name]
+			if !ok {
+				t.Fatalf("no expected kind for %s; add it", p.name)
+			}
+			seen++
+			var got map[string]any
+			if err := json.Unmarshal(normalize(t, p.header, p.body), &got); err != nil {
+				t.Fatal(err)
+			}
+			if _, ignored := got["ignored"]; ignored {
+				got["kind"] = "ignored"
+			}
+			if got["kind"] != kind {
+				t.Errorf("kind = %v, want %s", got["kind"], kind)
+			}
+		})
+	}
+	if seen != len(want) {
+		t.Errorf("saw %d of %d expected payloads", seen, len(want))
+	}
+}
+
+func TestVerify(t *testing.T) {
+	body := []byte(`{"push":{"changes":[]}}`)
+	good := bitbucket.Sign(testSecret, body)
+	hexSum := strings.TrimPrefix(good, "sha256=")
+	tests := []struct {
+		name      string
+		signature string // "" sends no header
+		body      []byte
+		secrets   [][]byte
+		want      error
+	}{
+		{name: "good", signature: good, body: body, secrets: [][]byte{testSecret}},
+		{name: "second of two secrets", signature: good, body: body, secrets: [][]byte{[]byte("new"), testSecret}},
+		{name: "empty secret skipped", signature: good, body: body, secrets: [][]byte{nil, testSecret}},
+		{name: "upper-case hex", signature: "sha256=" + strings.ToUpper(hexSum), body: body, secrets: [][]byte{testSecret}},
+		{name: "missing (hook without secret)", body: body, secrets: [][]byte{testSecret}, want: event.ErrNoSignature},
+		{name: "wrong secret", signature: good, body: body, secrets: [][]byte{[]byte("other")}, want: event.ErrBadSignature},
+		{name: "no secrets", signature: good, body: body, want: event.ErrBadSignature},
+		{name: "only an empty secret", signature: bitbucket.Sign(nil, body), body: body, secrets: [][]byte{{}}, want: event.ErrBadSignature},
+		{name: "body changed", signature: good, body: append([]byte(" "), body...), secrets: [][]byte{testSecret}, want: event.ErrBadSignature},
+		{name: "no prefix", signature: hexSum, body: body, secrets: [][]byte{testSecret}, want: event.ErrBadSignature},
+		{name: "sha1 prefix", signature: "sha1=" + hexSum, body: body, secrets: [][]byte{testSecret}, want: event.ErrBadSignature},
+		{name: "not hex", signature: "sha256=zz", body: body, secrets: [][]byte{testSecret}, want: event.ErrBadSignature},
+		{name: "truncated", signature: good[:len(good)-2], body: body, secrets: [][]byte{testSecret}, want: event.ErrBadSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := bbHeader("repo:push", "d1")
+			if tt.signature != "" {
+				h.Set(bitbucket.HeaderSignature, tt.signature)
+			}
+			err := bitbucket.New().Verify(h, tt.body, tt.secrets)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("Verify = %v, want %v", err, tt.want)
+			}
+			if err != nil && strings.Contains(strings.ToLower(err.Error()), hexSum) {
+				t.Errorf("error %q leaks the signature", err)
+			}
+		})
+	}
+}
