@@ -31,6 +31,13 @@ func loadPorts(dir string, want Ports) (Ports, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		return Ports{}, fmt.Errorf("read ports: %w", err)
 	}
+	// Hold every picked port open until all are picked, so no two get the same one.
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
 	for _, f := range []struct {
 		dst  *int
 		want int
@@ -39,9 +46,12 @@ func loadPorts(dir string, want Ports) (Ports, error) {
 			*f.dst = f.want
 		}
 		if *f.dst == 0 {
-			if *f.dst, err = freePort(); err != nil {
-				return Ports{}, err
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return Ports{}, fmt.Errorf("pick a free port: %w", err)
 			}
+			held = append(held, l)
+			*f.dst = l.Addr().(*net.TCPAddr).Port
 		}
 	}
 	b, _ = json.MarshalIndent(p, "", "  ")
@@ -49,15 +59,6 @@ func loadPorts(dir string, want Ports) (Ports, error) {
 		return Ports{}, fmt.Errorf("write ports: %w", err)
 	}
 	return p, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func listen(name string, port int) (net.Listener, error) {

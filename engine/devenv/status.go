@@ -54,6 +54,9 @@ func (t *targets) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 			continue
 		}
 		for _, e := range a.Spec.Environments {
+			if !committed(a, e.Name) {
+				continue // nothing in the config repo yet: no target, so no "not found" syncs
+			}
 			ts = append(ts, syncer.Target{
 				Name:      targetName(a, e.Name),
 				Branch:    t.branch,
@@ -65,6 +68,16 @@ func (t *targets) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
 	t.syncer.SetTargets(ts...)
 	return ctrl.Result{}, nil
+}
+
+// committed reports whether a release of app has been committed to env's directory.
+func committed(app *v1alpha1.Application, env string) bool {
+	for _, st := range app.Status.Environments {
+		if st.Name == env && st.ConfigRevision != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // nudge re-syncs progressing targets every interval until they settle or ctx ends.

@@ -25,9 +25,12 @@ var owners = map[string][]string{
 
 // leaves may import only the standard library (and, for the listed ones, other leaves).
 var leaves = map[string][]string{
-	"webhooks/event":  nil,
-	"engine/manifest": nil,
-	"webhooks/github": {"webhooks/event"},
+	"webhooks/event":     nil,
+	"engine/manifest":    nil,
+	"webhooks/github":    {"webhooks/event"},
+	"webhooks/gitea":     {"webhooks/event"},
+	"webhooks/bitbucket": {"webhooks/event"},
+	"webhooks/gitlab":    {"webhooks/event"},
 }
 
 // forbidden lists module prefixes a package must not depend on, even indirectly.

@@ -27,6 +27,10 @@ func normalize(t *testing.T, header http.Header, body []byte) []byte {
 	t.Helper()
 	p := bitbucket.New()
 	id, repo, err := p.Identify(header, body)
+	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
+		// Event types that are never used are ignored on the headers, before any secret lookup.
+		return marshal(t, map[string]string{"ignored": ig.Reason})
+	}
 	if err != nil {
 		t.Fatalf("Identify: %v", err)
 	}
@@ -92,26 +96,26 @@ func TestGolden(t *testing.T) {
 // TestKinds pins the kind each payload must normalize to, independently of the golden files.
 func TestKinds(t *testing.T) {
 	want := map[string]string{
-		"captured/pullrequest_approved.body.json":                 "ignored",
-		"captured/pullrequest_created.inferred.body.json":         "pr-opened",
-		"captured/pullrequest_fulfilled.body.json":                "pr-merged",
-		"captured/pullrequest_updated.inferred.body.json":         "pr-updated",
-		"captured/repo_push.branch-create.body.json":              "branch-create",
-		"captured/repo_push.branch-delete.body.json":              "branch-delete",
-		"captured/repo_push.branch-update.body.json":              "push",
-		"thirdparty/pullrequest_comment_created.atlantis.json":    "pr-comment",
+		"captured/pullrequest_approved.body.json":                  "ignored",
+		"captured/pullrequest_created.inferred.body.json":          "pr-opened",
+		"captured/pullrequest_fulfilled.body.json":                 "pr-merged",
+		"captured/pullrequest_updated.inferred.body.json":          "pr-updated",
+		"captured/repo_push.branch-create.body.json":               "branch-create",
+		"captured/repo_push.branch-delete.body.json":               "branch-delete",
+		"captured/repo_push.branch-update.body.json":               "push",
+		"thirdparty/pullrequest_comment_created.atlantis.json":     "pr-comment",
 		"thirdparty/pullrequest_comment_created.drone-go-scm.json": "pr-comment",
-		"thirdparty/pullrequest_created.atlantis.json":            "pr-opened",
-		"thirdparty/pullrequest_created.drone-go-scm.json":        "pr-opened",
-		"thirdparty/pullrequest_fulfilled.atlantis.json":          "pr-merged",
-		"thirdparty/pullrequest_fulfilled.drone-go-scm.json":      "pr-merged",
-		"thirdparty/pullrequest_rejected.drone-go-scm.json":       "pr-closed",
-		"thirdparty/pullrequest_updated.atlantis.json":            "pr-updated",
-		"thirdparty/pullrequest_updated.drone-go-scm.json":        "pr-updated",
-		"thirdparty/repo_push.branch-create.drone-go-scm.json":    "branch-create",
-		"thirdparty/repo_push.branch-delete.drone-go-scm.json":    "branch-delete",
-		"thirdparty/repo_push.drone-go-scm.json":                  "push",
-		"thirdparty/repo_push.tag-create.drone-go-scm.json":       "tag",
+		"thirdparty/pullrequest_created.atlantis.json":             "pr-opened",
+		"thirdparty/pullrequest_created.drone-go-scm.json":         "pr-opened",
+		"thirdparty/pullrequest_fulfilled.atlantis.json":           "pr-merged",
+		"thirdparty/pullrequest_fulfilled.drone-go-scm.json":       "pr-merged",
+		"thirdparty/pullrequest_rejected.drone-go-scm.json":        "pr-closed",
+		"thirdparty/pullrequest_updated.atlantis.json":             "pr-updated",
+		"thirdparty/pullrequest_updated.drone-go-scm.json":         "pr-updated",
+		"thirdparty/repo_push.branch-create.drone-go-scm.json":     "branch-create",
+		"thirdparty/repo_push.branch-delete.drone-go-scm.json":     "branch-delete",
+		"thirdparty/repo_push.drone-go-scm.json":                   "push",
+		"thirdparty/repo_push.tag-create.drone-go-scm.json":        "tag",
 	}
 	seen := 0
 	for _, p := range loadPayloads(t) {

@@ -90,7 +90,7 @@ func (e Event) validateRefUpdate() error {
 	case e.PullRequest != nil:
 		return invalid("pullRequest is set on a %s event", e.Kind)
 	}
-	if err := validateSHA("before", e.Before, e.Kind == Push || e.Kind == BranchDelete); err != nil {
+	if err := validateSHA("before", e.Before, e.Kind == Push); err != nil {
 		return err
 	}
 	switch e.Kind {

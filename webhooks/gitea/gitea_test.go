@@ -26,6 +26,10 @@ var receivedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 func normalize(t *testing.T, p *gitea.Parser, header http.Header, body []byte) []byte {
 	t.Helper()
 	id, repo, err := p.Identify(header, body)
+	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
+		// Event types that are never used are ignored on the headers, before any secret lookup.
+		return marshal(t, map[string]string{"ignored": ig.Reason})
+	}
 	if err != nil {
 		t.Fatalf("Identify: %v", err)
 	}
