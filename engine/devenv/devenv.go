@@ -40,8 +40,11 @@ import (
 	"slipway.dev/slipway/engine/syncer"
 	"slipway.dev/slipway/engine/trigger"
 	"slipway.dev/slipway/webhooks"
+	"slipway.dev/slipway/webhooks/bitbucket"
 	"slipway.dev/slipway/webhooks/event"
+	"slipway.dev/slipway/webhooks/gitea"
 	"slipway.dev/slipway/webhooks/github"
+	"slipway.dev/slipway/webhooks/gitlab"
 )
 
 // ConfigRepo is the name of the config repository on the embedded Git server, and ConfigBranch
@@ -269,7 +272,10 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	}
 	in := &inbox.Inbox{Writer: inboxWriter, Reader: mgr.GetClient(), Namespace: o.Namespace}
 	reg := prometheus.NewRegistry()
-	recv, err := webhooks.New(in, in, map[event.Provider]webhooks.Parser{event.GitHub: github.New()},
+	recv, err := webhooks.New(in, in, map[event.Provider]webhooks.Parser{
+		event.GitHub: github.New(), event.Gitea: gitea.New(), event.Forgejo: gitea.NewForgejo(), event.Bitbucket: bitbucket.New(),
+		event.GitLab: gitlab.New(),
+	},
 		webhooks.WithLogger(o.Logger.With("component", "webhooks")), webhooks.WithRegisterer(reg))
 	if err != nil {
 		return nil, fmt.Errorf("devenv: webhook receiver: %w", err)
