@@ -1,31 +1,24 @@
 package release_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"knative.dev/pkg/apis"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
-	"slipway.dev/slipway/engine/crds"
-	"slipway.dev/slipway/engine/localkube"
 	"slipway.dev/slipway/engine/release"
+	"slipway.dev/slipway/internal/kubetest"
 )
 
 const (
@@ -259,90 +252,12 @@ func listReleases(t *testing.T, c client.Client, ns string) []v1alpha1.Release {
 	return list.Items
 }
 
-// testLogger writes the reconciler's logs to the test's output, shown with -v or on failure.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), nil))
-}
+func testLogger(t *testing.T) *slog.Logger { return kubetest.Logger(t) }
 
-// apiServer is this package's one local control plane, started by the first test that needs it
-// and stopped by TestMain; a start costs seconds, so tests share it and isolate by namespace.
-var apiServer struct {
-	once    sync.Once
-	cluster *localkube.Cluster
-	dir     string
-	cfg     *rest.Config
-	err     error
-}
+// apiServer is this package's one local API server, shared by its tests.
+var apiServer = kubetest.New("release")
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if apiServer.cluster != nil {
-		if err := apiServer.cluster.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	if apiServer.dir != "" {
-		os.RemoveAll(apiServer.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(apiServer.Run(m)) }
 
 // testNamespace returns a client of the shared API server and a new namespace for the test.
-func testNamespace(t *testing.T) (client.Client, string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a local kube-apiserver; skipped with -short")
-	}
-	apiServer.once.Do(startAPIServer)
-	if apiServer.err != nil {
-		t.Fatalf("local kube-apiserver: %v", apiServer.err)
-	}
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, tektonv1.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := client.New(apiServer.cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "release-"}}
-	if err := c.Create(t.Context(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return c, ns.Name
-}
-
-func startAPIServer() {
-	bin, err := localkube.BinDir()
-	if err != nil {
-		apiServer.err = err
-		return
-	}
-	if apiServer.dir, err = os.MkdirTemp("", "slipway-release-test-"); err != nil {
-		apiServer.err = err
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	apiServer.cluster, err = localkube.Start(ctx, localkube.Options{
-		BinDir: bin, StateDir: apiServer.dir, Components: localkube.APIServerOnly, NoFsync: true,
-	})
-	if err != nil {
-		apiServer.err = err
-		return
-	}
-	apiServer.cfg = apiServer.cluster.Config()
-	var docs [][]byte
-	for _, set := range []func() ([][]byte, error){crds.Slipway, crds.Tekton} {
-		d, err := set()
-		if err != nil {
-			apiServer.err = err
-			return
-		}
-		docs = append(docs, d...)
-	}
-	apiServer.err = localkube.InstallCRDs(ctx, apiServer.cfg, docs...)
-}
+func testNamespace(t *testing.T) (client.Client, string) { return apiServer.Namespace(t) }

@@ -1,33 +1,26 @@
 package trigger_test
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
-	"slipway.dev/slipway/engine/crds"
-	"slipway.dev/slipway/engine/localkube"
 	"slipway.dev/slipway/engine/trigger"
+	"slipway.dev/slipway/internal/kubetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -504,10 +497,7 @@ func TestReconcileMissingDelivery(t *testing.T) {
 	}
 }
 
-// testLogger writes the reconciler's logs to the test's output, shown with -v or on failure.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), nil))
-}
+func testLogger(t *testing.T) *slog.Logger { return kubetest.Logger(t) }
 
 func listRuns(t *testing.T, c client.Client, ns string) []tektonv1.PipelineRun {
 	t.Helper()
@@ -527,85 +517,10 @@ func getDelivery(t *testing.T, c client.Client, d *v1alpha1.Delivery) *v1alpha1.
 	return &got
 }
 
-// apiServer is this package's one local control plane, started by the first test that needs it
-// and stopped by TestMain; a start costs seconds, so tests share it and isolate by namespace.
-var apiServer struct {
-	once    sync.Once
-	cluster *localkube.Cluster
-	dir     string
-	cfg     *rest.Config
-	err     error
-}
+// apiServer is this package's one local API server, shared by its tests.
+var apiServer = kubetest.New("trigger")
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if apiServer.cluster != nil {
-		if err := apiServer.cluster.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	if apiServer.dir != "" {
-		os.RemoveAll(apiServer.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(apiServer.Run(m)) }
 
 // testNamespace returns a client of the shared API server and a new namespace for the test.
-func testNamespace(t *testing.T) (client.Client, string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a local kube-apiserver; skipped with -short")
-	}
-	apiServer.once.Do(startAPIServer)
-	if apiServer.err != nil {
-		t.Fatalf("local kube-apiserver: %v", apiServer.err)
-	}
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, tektonv1.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := client.New(apiServer.cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "trigger-"}}
-	if err := c.Create(t.Context(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return c, ns.Name
-}
-
-func startAPIServer() {
-	bin, err := localkube.BinDir()
-	if err != nil {
-		apiServer.err = err
-		return
-	}
-	if apiServer.dir, err = os.MkdirTemp("", "slipway-trigger-test-"); err != nil {
-		apiServer.err = err
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	apiServer.cluster, err = localkube.Start(ctx, localkube.Options{
-		BinDir: bin, StateDir: apiServer.dir, Components: localkube.APIServerOnly, NoFsync: true,
-	})
-	if err != nil {
-		apiServer.err = err
-		return
-	}
-	apiServer.cfg = apiServer.cluster.Config()
-	var docs [][]byte
-	for _, set := range []func() ([][]byte, error){crds.Slipway, crds.Tekton} {
-		d, err := set()
-		if err != nil {
-			apiServer.err = err
-			return
-		}
-		docs = append(docs, d...)
-	}
-	apiServer.err = localkube.InstallCRDs(ctx, apiServer.cfg, docs...)
-}
+func testNamespace(t *testing.T) (client.Client, string) { return apiServer.Namespace(t) }

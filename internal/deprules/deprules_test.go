@@ -27,9 +27,10 @@ var owners = map[string][]string{
 var leaves = map[string][]string{
 	"webhooks/event":     nil,
 	"engine/manifest":    nil,
-	"webhooks/github":    {"webhooks/event"},
-	"webhooks/gitea":     {"webhooks/event"},
-	"webhooks/bitbucket": {"webhooks/event"},
+	"webhooks/hmacsig":   {"webhooks/event"},
+	"webhooks/github":    {"webhooks/event", "webhooks/hmacsig"},
+	"webhooks/gitea":     {"webhooks/event", "webhooks/hmacsig"},
+	"webhooks/bitbucket": {"webhooks/event", "webhooks/hmacsig"},
 	"webhooks/gitlab":    {"webhooks/event"},
 }
 

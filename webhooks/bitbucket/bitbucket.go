@@ -2,7 +2,6 @@
 package bitbucket
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"slipway.dev/slipway/webhooks/event"
+	"slipway.dev/slipway/webhooks/hmacsig"
 )
 
 // The headers Bitbucket Cloud sends with every delivery. X-Hub-Signature is sent only by hooks
@@ -71,37 +71,11 @@ func (p *Parser) Identify(header http.Header, body []byte) (deliveryID string, r
 // Empty secrets are skipped. A hook without a secret sends no signature: that is
 // event.ErrNoSignature, which the receiver accepts only for repositories allowed to be unsigned.
 func (p *Parser) Verify(header http.Header, body []byte, secrets [][]byte) error {
-	sig := header.Get(HeaderSignature)
-	if sig == "" {
-		return fmt.Errorf("%w: no %s header", event.ErrNoSignature, HeaderSignature)
-	}
-	hexSum, ok := strings.CutPrefix(sig, signaturePrefix)
-	if !ok {
-		return fmt.Errorf("%w: %s does not start with %s", event.ErrBadSignature, HeaderSignature, signaturePrefix)
-	}
-	got, err := hex.DecodeString(hexSum)
-	if err != nil || len(got) != sha256.Size {
-		return fmt.Errorf("%w: %s is not a hex SHA-256", event.ErrBadSignature, HeaderSignature)
-	}
-	for _, secret := range secrets {
-		if len(secret) == 0 {
-			continue
-		}
-		mac := hmac.New(sha256.New, secret)
-		mac.Write(body)
-		if hmac.Equal(mac.Sum(nil), got) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: %s matches no secret", event.ErrBadSignature, HeaderSignature)
+	return hmacsig.Verify(HeaderSignature, header.Get(HeaderSignature), signaturePrefix, body, secrets)
 }
 
 // Sign returns the X-Hub-Signature value Bitbucket sends for body signed with secret.
-func Sign(secret, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return signaturePrefix + hex.EncodeToString(mac.Sum(nil))
-}
+func Sign(secret, body []byte) string { return hmacsig.Sign(signaturePrefix, secret, body) }
 
 // Parse normalizes a verified delivery. It returns an error wrapping event.ErrMalformed when the
 // body cannot be read, and an *event.IgnoredError for deliveries Slipway does not act on (a push

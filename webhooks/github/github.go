@@ -2,9 +2,6 @@
 package github
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -13,6 +10,7 @@ import (
 	"strings"
 
 	"slipway.dev/slipway/webhooks/event"
+	"slipway.dev/slipway/webhooks/hmacsig"
 )
 
 // The headers GitHub sends with every delivery.
@@ -78,37 +76,11 @@ func identify(header http.Header, body []byte) (event.Repo, error) {
 // constant time; several secrets let a secret be rotated without dropping deliveries. Empty
 // secrets are skipped. The legacy SHA-1 X-Hub-Signature is not accepted.
 func (p *Parser) Verify(header http.Header, body []byte, secrets [][]byte) error {
-	sig := header.Get(HeaderSignature)
-	if sig == "" {
-		return fmt.Errorf("%w: no %s header", event.ErrNoSignature, HeaderSignature)
-	}
-	hexSum, ok := strings.CutPrefix(sig, signaturePrefix)
-	if !ok {
-		return fmt.Errorf("%w: %s does not start with %s", event.ErrBadSignature, HeaderSignature, signaturePrefix)
-	}
-	got, err := hex.DecodeString(hexSum)
-	if err != nil || len(got) != sha256.Size {
-		return fmt.Errorf("%w: %s is not a hex SHA-256", event.ErrBadSignature, HeaderSignature)
-	}
-	for _, secret := range secrets {
-		if len(secret) == 0 {
-			continue
-		}
-		mac := hmac.New(sha256.New, secret)
-		mac.Write(body)
-		if hmac.Equal(mac.Sum(nil), got) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: %s matches no secret", event.ErrBadSignature, HeaderSignature)
+	return hmacsig.Verify(HeaderSignature, header.Get(HeaderSignature), signaturePrefix, body, secrets)
 }
 
 // Sign returns the X-Hub-Signature-256 value GitHub sends for body signed with secret.
-func Sign(secret, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return signaturePrefix + hex.EncodeToString(mac.Sum(nil))
-}
+func Sign(secret, body []byte) string { return hmacsig.Sign(signaturePrefix, secret, body) }
 
 // Parse normalizes a verified delivery. It returns an error wrapping event.ErrMalformed when the
 // body cannot be read, and an *event.IgnoredError for deliveries Slipway does not act on (a comment

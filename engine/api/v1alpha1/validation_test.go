@@ -1,25 +1,17 @@
 package v1alpha1_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
-	"slipway.dev/slipway/engine/crds"
-	"slipway.dev/slipway/engine/localkube"
+	"slipway.dev/slipway/internal/kubetest"
 )
 
 // These tests prove that the validation written as kubebuilder markers reaches the generated
@@ -391,81 +383,10 @@ func sampleRelease(ns, name string) *v1alpha1.Release {
 	}
 }
 
-// apiServer is this package's one local control plane, started by the first test that needs it
-// and stopped by TestMain; a start costs seconds, so tests share it and isolate by namespace.
-var apiServer struct {
-	once    sync.Once
-	cluster *localkube.Cluster
-	dir     string
-	cfg     *rest.Config
-	err     error
-}
+// apiServer is this package's one local API server, shared by its tests.
+var apiServer = kubetest.New("v1alpha1")
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if apiServer.cluster != nil {
-		if err := apiServer.cluster.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	if apiServer.dir != "" {
-		os.RemoveAll(apiServer.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(apiServer.Run(m)) }
 
 // testNamespace returns a client of the shared API server and a new namespace for the test.
-func testNamespace(t *testing.T) (client.Client, string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a local kube-apiserver; skipped with -short")
-	}
-	apiServer.once.Do(startAPIServer)
-	if apiServer.err != nil {
-		t.Fatalf("local kube-apiserver: %v", apiServer.err)
-	}
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := client.New(apiServer.cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "v1alpha1-"}}
-	if err := c.Create(t.Context(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return c, ns.Name
-}
-
-func startAPIServer() {
-	bin, err := localkube.BinDir()
-	if err != nil {
-		apiServer.err = err
-		return
-	}
-	if apiServer.dir, err = os.MkdirTemp("", "slipway-v1alpha1-test-"); err != nil {
-		apiServer.err = err
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	apiServer.cluster, err = localkube.Start(ctx, localkube.Options{
-		BinDir: bin, StateDir: apiServer.dir, Components: localkube.APIServerOnly, NoFsync: true,
-	})
-	if err != nil {
-		apiServer.err = err
-		return
-	}
-	apiServer.cfg = apiServer.cluster.Config()
-	slipway, err := crds.Slipway()
-	if err != nil {
-		apiServer.err = err
-		return
-	}
-	apiServer.err = localkube.InstallCRDs(ctx, apiServer.cfg, slipway...)
-}
+func testNamespace(t *testing.T) (client.Client, string) { return apiServer.Namespace(t) }
