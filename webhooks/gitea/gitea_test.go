@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"slipway.dev/slipway/internal/golden"
 	"slipway.dev/slipway/webhooks/event"
 	"slipway.dev/slipway/webhooks/gitea"
 )
@@ -28,7 +29,7 @@ func normalize(t *testing.T, p *gitea.Parser, header http.Header, body []byte) [
 	id, repo, err := p.Identify(header, body)
 	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
 		// Event types that are never used are ignored on the headers, before any secret lookup.
-		return marshal(t, map[string]string{"ignored": ig.Reason})
+		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
 	}
 	if err != nil {
 		t.Fatalf("Identify: %v", err)
@@ -38,7 +39,7 @@ func normalize(t *testing.T, p *gitea.Parser, header http.Header, body []byte) [
 	}
 	ev, err := p.Parse(header, body)
 	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
-		return marshal(t, map[string]string{"ignored": ig.Reason})
+		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
 	}
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
@@ -54,16 +55,7 @@ func normalize(t *testing.T, p *gitea.Parser, header http.Header, body []byte) [
 	if err := ev.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
-	return marshal(t, ev)
-}
-
-func marshal(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(b, '\n')
+	return golden.JSON(t, ev)
 }
 
 // TestGolden normalizes every Gitea payload and compares the result with its golden file.
@@ -72,22 +64,8 @@ func TestGolden(t *testing.T) {
 	for _, p := range loadPayloads(t) {
 		t.Run(p.name, func(t *testing.T) {
 			got := normalize(t, gitea.New(), p.header, p.body)
-			golden := filepath.Join("testdata", "golden", filepath.FromSlash(p.name))
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("normalized event differs from %s (run with -update if intended)\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			goldenPath := filepath.Join("testdata", "golden", filepath.FromSlash(p.name))
+			golden.Check(t, goldenPath, got, *update)
 		})
 	}
 }
@@ -116,7 +94,7 @@ func TestForgejo(t *testing.T) {
 				}
 				fromForgejo["provider"] = fromGitea["provider"]
 			}
-			if a, b := marshal(t, fromGitea), marshal(t, fromForgejo); !bytes.Equal(a, b) {
+			if a, b := golden.JSON(t, fromGitea), golden.JSON(t, fromForgejo); !bytes.Equal(a, b) {
 				t.Errorf("Forgejo delivery normalizes differently:\n%s\nvs Gitea:\n%s", b, a)
 			}
 		})

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"flag"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"slipway.dev/slipway/internal/golden"
 	"slipway.dev/slipway/webhooks/event"
 	"slipway.dev/slipway/webhooks/github"
 )
@@ -38,7 +38,7 @@ func normalize(t *testing.T, header http.Header, body, secret []byte) []byte {
 	}
 	ev, err := p.Parse(header, body)
 	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
-		return marshal(t, map[string]string{"ignored": ig.Reason})
+		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
 	}
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
@@ -51,16 +51,7 @@ func normalize(t *testing.T, header http.Header, body, secret []byte) []byte {
 	if err := ev.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
-	return marshal(t, ev)
-}
-
-func marshal(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(b, '\n')
+	return golden.JSON(t, ev)
 }
 
 // TestGolden normalizes every GitHub payload and compares the result with its golden file.
@@ -69,22 +60,8 @@ func TestGolden(t *testing.T) {
 	for _, p := range loadPayloads(t) {
 		t.Run(p.name, func(t *testing.T) {
 			got := normalize(t, p.header, p.body, p.secret)
-			golden := filepath.Join("testdata", "golden", filepath.FromSlash(p.name))
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("normalized event differs from %s (run with -update if intended)\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			goldenPath := filepath.Join("testdata", "golden", filepath.FromSlash(p.name))
+			golden.Check(t, goldenPath, got, *update)
 		})
 	}
 }
@@ -109,7 +86,7 @@ func TestFormEncoded(t *testing.T) {
 				delete(fromJSON, "bodySHA256")
 				delete(fromForm, "bodySHA256")
 			}
-			if a, b := marshal(t, fromJSON), marshal(t, fromForm); !bytes.Equal(a, b) {
+			if a, b := golden.JSON(t, fromJSON), golden.JSON(t, fromForm); !bytes.Equal(a, b) {
 				t.Errorf("form-encoded delivery normalizes differently:\n%s\nvs JSON:\n%s", b, a)
 			}
 		})

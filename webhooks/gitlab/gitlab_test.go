@@ -1,7 +1,6 @@
 package gitlab_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"slipway.dev/slipway/internal/golden"
 	"slipway.dev/slipway/webhooks/event"
 	"slipway.dev/slipway/webhooks/gitlab"
 )
@@ -29,7 +29,7 @@ func normalize(t *testing.T, header http.Header, body, secret []byte) []byte {
 	p := gitlab.New()
 	id, repo, err := p.Identify(header, body)
 	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
-		return marshal(t, map[string]string{"ignored": ig.Reason})
+		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
 	}
 	if err != nil {
 		t.Fatalf("Identify: %v", err)
@@ -39,10 +39,10 @@ func normalize(t *testing.T, header http.Header, body, secret []byte) []byte {
 	}
 	ev, err := p.Parse(header, body)
 	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
-		return marshal(t, map[string]string{"ignored": ig.Reason})
+		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
 	}
 	if errors.Is(err, event.ErrMalformed) {
-		return marshal(t, map[string]string{"malformed": err.Error()})
+		return golden.JSON(t, map[string]string{"malformed": err.Error()})
 	}
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
@@ -58,16 +58,7 @@ func normalize(t *testing.T, header http.Header, body, secret []byte) []byte {
 	if err := ev.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
-	return marshal(t, ev)
-}
-
-func marshal(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(b, '\n')
+	return golden.JSON(t, ev)
 }
 
 // TestGolden normalizes every GitLab payload and compares the result with its golden file.
@@ -76,22 +67,8 @@ func TestGolden(t *testing.T) {
 	for _, p := range loadPayloads(t) {
 		t.Run(p.name, func(t *testing.T) {
 			got := normalize(t, p.header, p.body, p.secret)
-			golden := filepath.Join("testdata", "golden", filepath.FromSlash(p.name))
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("normalized event differs from %s (run with -update if intended)\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			goldenPath := filepath.Join("testdata", "golden", filepath.FromSlash(p.name))
+			golden.Check(t, goldenPath, got, *update)
 		})
 	}
 }
