@@ -9,7 +9,6 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN := $(CURDIR)/bin
 GOTEST_FLAGS ?=
 
-K8S_BIN = $(shell hack/k8sbin/build.sh)
 GENERATED := engine/api/v1alpha1/zz_generated.deepcopy.go engine/crds
 
 .PHONY: help
@@ -36,15 +35,15 @@ verify: generate ## Regenerate, format and vet; fail if anything changed or is u
 
 .PHONY: test
 test: build ## Run every test: unit, golden, fuzz seeds, control plane, end to end.
-	SLIPWAY_K8S_BIN="$(K8S_BIN)" SLIPWAY_BINARY="$(BIN)/slipway" go test -count=1 -timeout 45m $(GOTEST_FLAGS) ./...
+	k8s=$$(hack/k8sbin/build.sh); SLIPWAY_K8S_BIN="$$k8s" SLIPWAY_BINARY="$(BIN)/slipway" go test -count=1 -timeout 45m $(GOTEST_FLAGS) ./...
 
 .PHONY: demo
 demo: build ## Push the hello app through the whole flow on a fresh local environment.
-	SLIPWAY_K8S_BIN="$(K8S_BIN)" go run ./hack/demo -slipway $(BIN)/slipway -dir _out/demo
+	k8s=$$(hack/k8sbin/build.sh); SLIPWAY_K8S_BIN="$$k8s" go run ./hack/demo -slipway $(BIN)/slipway -dir _out/demo
 
 .PHONY: bench
 bench: build ## Run the benchmarks and end-to-end timings; write docs/benchmarks.md.
-	SLIPWAY_K8S_BIN="$(K8S_BIN)" SLIPWAY_BINARY="$(BIN)/slipway" go run ./hack/bench -out docs/benchmarks.md
+	k8s=$$(hack/k8sbin/build.sh); SLIPWAY_K8S_BIN="$$k8s" SLIPWAY_BINARY="$(BIN)/slipway" go run ./hack/bench -out docs/benchmarks.md
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz test for FUZZTIME each (default 30s).

@@ -18,6 +18,11 @@ cache=${SLIPWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/slipway}
 out="$cache/k8sbin/$K8S_VERSION-$key"
 bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
+# One build at a time per cache: a second caller waits, then finds the binaries.
+mkdir -p "$cache/k8sbin"
+exec 9>"$cache/k8sbin/.lock"
+flock 9
+
 complete() {
 	for b in "${bins[@]}"; do [ -x "$out/$b" ] || return 1; done
 	[ -f "$out/kwok-stages.yaml" ]

@@ -7,6 +7,9 @@ cd "$here"
 key=$( (cat go.sum build.sh; go version) | sha256sum | cut -c1-16)
 cache=${SLIPWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/slipway}
 out="$cache/tools/$key"
+mkdir -p "$cache/tools"
+exec 9>"$cache/tools/.lock"
+flock 9
 if [ -x "$out/controller-gen" ]; then echo "$out"; exit 0; fi
 echo "tools: building controller-gen" >&2
 mkdir -p "$out.tmp"
