@@ -83,6 +83,7 @@ func run(ctx context.Context, bin, dir string, keep bool) error {
 	}
 	line("source pushed", after[:12])
 
+	sent := time.Now()
 	push, err := scenario.SendPush(ctx, dev, "testdata/webhooks/github/thirdparty/push.branch-update.drone-go-scm.json",
 		repoURL, before, after, secret)
 	if err != nil {
@@ -95,6 +96,8 @@ func run(ctx context.Context, bin, dir string, keep bool) error {
 		return err
 	}
 	fmt.Printf("\nhello is Available in namespace hello-dev, image %s\n", rel.Spec.Image)
-	fmt.Printf("push to Available: %.1fs\n", time.Since(start).Seconds())
+	fmt.Printf("webhook to Available: %.1fs (the first push in a fresh directory compiles the Go standard library\n"+
+		"into an empty build cache; later pushes take a few seconds); whole demo: %.1fs\n",
+		time.Since(sent).Seconds(), time.Since(start).Seconds())
 	return nil
 }
