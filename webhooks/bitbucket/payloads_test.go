@@ -1,14 +1,13 @@
 package bitbucket_test
 
 import (
-	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"slipway.dev/slipway/webhooks/bitbucket"
+	"slipway.dev/slipway/webhooks/internal/payloadtest"
 )
 
 // payloadDir holds the real Bitbucket Cloud payloads, shared with the receiver's tests.
@@ -29,29 +28,10 @@ type payload struct {
 func loadPayloads(t testing.TB) []payload {
 	t.Helper()
 	var out []payload
-	err := filepath.WalkDir(payloadDir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
-			return err
-		}
-		rel, err := filepath.Rel(payloadDir, path)
-		if err != nil {
-			return err
-		}
-		body, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		p := payload{name: filepath.ToSlash(rel), body: body}
-		p.header = bbHeader(eventKeyOf(rel), "golden-"+strings.NewReplacer("/", "-", ".json", "").Replace(p.name))
-		p.header.Set(bitbucket.HeaderSignature, bitbucket.Sign(testSecret, body))
+	for _, f := range payloadtest.Load(t, payloadDir, 20) {
+		p := payload{name: f.Name, body: f.Body, header: bbHeader(eventKeyOf(f.Name), payloadtest.DeliveryID(f.Name))}
+		p.header.Set(bitbucket.HeaderSignature, bitbucket.Sign(testSecret, f.Body))
 		out = append(out, p)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("load payloads: %v", err)
-	}
-	if len(out) < 20 {
-		t.Fatalf("found %d payloads in %s, want all of them", len(out), payloadDir)
 	}
 	return out
 }
@@ -79,23 +59,7 @@ func bbHeader(eventKey, requestID string) http.Header {
 
 // readPayload returns one payload file decoded as a generic document, for tests that change it.
 func readPayload(t *testing.T, name string) map[string]any {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(payloadDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc
+	return payloadtest.Doc(t, payloadDir, name)
 }
 
-func encode(t *testing.T, doc map[string]any) []byte {
-	t.Helper()
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func encode(t *testing.T, doc map[string]any) []byte { return payloadtest.Encode(t, doc) }

@@ -1,15 +1,14 @@
 package github_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"slipway.dev/slipway/webhooks/github"
+	"slipway.dev/slipway/webhooks/internal/payloadtest"
 )
 
 // payloadDir holds the real GitHub payloads, shared with the receiver's tests.
@@ -35,44 +34,16 @@ type payload struct {
 func loadPayloads(t testing.TB) []payload {
 	t.Helper()
 	var out []payload
-	err := filepath.WalkDir(payloadDir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") || strings.HasSuffix(path, ".headers.json") {
-			return err
-		}
-		rel, err := filepath.Rel(payloadDir, path)
-		if err != nil {
-			return err
-		}
-		body, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		p := payload{name: filepath.ToSlash(rel), body: body}
-		headersFile := strings.TrimSuffix(path, ".body.json") + ".headers.json"
-		if strings.HasSuffix(path, ".body.json") && exists(headersFile) {
-			p.header = readCapturedHeaders(t, headersFile)
-			p.secret = capturedSecret
-			p.captured = true
-		} else {
-			p.header = jsonHeader(eventTypeOf(rel), "golden-"+strings.NewReplacer("/", "-", ".json", "").Replace(p.name))
-			p.header.Set(github.HeaderSignature, github.Sign(testSecret, body))
+	for _, f := range payloadtest.Load(t, payloadDir, 19) {
+		p := payload{name: f.Name, body: f.Body, header: f.Recorded, secret: capturedSecret, captured: f.Recorded != nil}
+		if !p.captured {
+			p.header = jsonHeader(eventTypeOf(f.Name), payloadtest.DeliveryID(f.Name))
+			p.header.Set(github.HeaderSignature, github.Sign(testSecret, f.Body))
 			p.secret = testSecret
 		}
 		out = append(out, p)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("load payloads: %v", err)
-	}
-	if len(out) < 19 {
-		t.Fatalf("found %d payloads in %s, want all of them", len(out), payloadDir)
 	}
 	return out
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // eventTypeOf reads the X-GitHub-Event from a payload file's name, <event>.<variant>.json.
@@ -86,25 +57,6 @@ func jsonHeader(eventType, delivery string) http.Header {
 	h.Set("Content-Type", "application/json")
 	h.Set(github.HeaderEvent, eventType)
 	h.Set(github.HeaderDelivery, delivery)
-	return h
-}
-
-func readCapturedHeaders(t testing.TB, path string) http.Header {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var capture struct {
-		Headers map[string]string `json:"headers"`
-	}
-	if err := json.Unmarshal(raw, &capture); err != nil {
-		t.Fatalf("decode %s: %v", path, err)
-	}
-	h := http.Header{}
-	for k, v := range capture.Headers {
-		h.Set(k, v) // canonicalizes the recorded lower-case names
-	}
 	return h
 }
 

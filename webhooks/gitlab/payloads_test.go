@@ -1,14 +1,13 @@
 package gitlab_test
 
 import (
-	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"slipway.dev/slipway/webhooks/gitlab"
+	"slipway.dev/slipway/webhooks/internal/payloadtest"
 )
 
 // payloadDir holds the real GitLab payloads, shared with the receiver's tests.
@@ -35,45 +34,17 @@ type payload struct {
 func loadPayloads(t testing.TB) []payload {
 	t.Helper()
 	var out []payload
-	err := filepath.WalkDir(payloadDir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") || strings.HasSuffix(path, ".headers.json") {
-			return err
-		}
-		rel, err := filepath.Rel(payloadDir, path)
-		if err != nil {
-			return err
-		}
-		body, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		p := payload{name: filepath.ToSlash(rel), body: body}
-		headersFile := strings.TrimSuffix(path, ".body.json") + ".headers.json"
-		if strings.HasSuffix(path, ".body.json") && exists(headersFile) {
-			p.header = readCapturedHeaders(t, headersFile)
-			p.secret = capturedSecret
-			p.captured = true
-		} else {
-			p.header = jsonHeader(eventTypeOf(rel))
-			p.header.Set(gitlab.HeaderEventUUID, "golden-"+strings.NewReplacer("/", "-", ".json", "").Replace(p.name))
+	for _, f := range payloadtest.Load(t, payloadDir, 26) {
+		p := payload{name: f.Name, body: f.Body, header: f.Recorded, secret: capturedSecret, captured: f.Recorded != nil}
+		if !p.captured {
+			p.header = jsonHeader(eventTypeOf(f.Name))
+			p.header.Set(gitlab.HeaderEventUUID, payloadtest.DeliveryID(f.Name))
 			p.header.Set(gitlab.HeaderToken, string(testSecret))
 			p.secret = testSecret
 		}
 		out = append(out, p)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("load payloads: %v", err)
-	}
-	if len(out) < 26 {
-		t.Fatalf("found %d payloads in %s, want all of them", len(out), payloadDir)
 	}
 	return out
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // eventTypes maps a payload file's name, <object_kind>.<variant>.json, to its X-Gitlab-Event.
@@ -105,47 +76,12 @@ func signedHeader(eventType string) http.Header {
 	return h
 }
 
-func readCapturedHeaders(t testing.TB, path string) http.Header {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var capture struct {
-		Headers map[string]string `json:"headers"`
-	}
-	if err := json.Unmarshal(raw, &capture); err != nil {
-		t.Fatalf("decode %s: %v", path, err)
-	}
-	h := http.Header{}
-	for k, v := range capture.Headers {
-		h.Set(k, v) // canonicalizes the recorded lower-case names
-	}
-	return h
-}
-
 // readPayload returns one payload file decoded as a generic document, for tests that change it.
 func readPayload(t testing.TB, name string) map[string]any {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(payloadDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc
+	return payloadtest.Doc(t, payloadDir, name)
 }
 
-func encode(t testing.TB, doc map[string]any) []byte {
-	t.Helper()
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func encode(t testing.TB, doc map[string]any) []byte { return payloadtest.Encode(t, doc) }
 
 // edited returns payload file name with edit applied to its decoded document.
 func edited(t testing.TB, name string, edit func(doc map[string]any)) []byte {
