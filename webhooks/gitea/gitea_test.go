@@ -10,52 +10,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"slipway.dev/slipway/internal/golden"
 	"slipway.dev/slipway/webhooks/event"
 	"slipway.dev/slipway/webhooks/gitea"
+	"slipway.dev/slipway/webhooks/internal/payloadtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // receivedAt is the fixed receive time stamped on golden events.
-var receivedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+var receivedAt = payloadtest.ReceivedAt()
 
-// normalize runs a delivery the way the receiver does (identify, verify, parse, stamp, validate)
-// and returns the JSON the golden files hold: the Event, or {"ignored": reason}.
+// normalize runs a delivery the way the receiver does; see payloadtest.Normalize.
 func normalize(t *testing.T, p *gitea.Parser, header http.Header, body []byte) []byte {
 	t.Helper()
-	id, repo, err := p.Identify(header, body)
-	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
-		// Event types that are never used are ignored on the headers, before any secret lookup.
-		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
-	}
-	if err != nil {
-		t.Fatalf("Identify: %v", err)
-	}
-	if err := p.Verify(header, body, [][]byte{testSecret}); err != nil {
-		t.Fatalf("Verify: %v", err)
-	}
-	ev, err := p.Parse(header, body)
-	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
-		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
-	}
-	if err != nil {
-		t.Fatalf("Parse: %v", err)
-	}
-	if ev.DeliveryID != id {
-		t.Errorf("Parse delivery id %q differs from Identify's %q", ev.DeliveryID, id)
-	}
-	if ev.Repo() != repo {
-		t.Errorf("Parse repo %+v differs from Identify repo %+v", ev.Repo(), repo)
-	}
-	ev.ReceivedAt = receivedAt
-	ev.BodySHA256 = event.BodyDigest(body)
-	if err := ev.Validate(); err != nil {
-		t.Errorf("Validate: %v", err)
-	}
-	return golden.JSON(t, ev)
+	return payloadtest.Normalize(t, p, header, body, [][]byte{testSecret})
 }
 
 // TestGolden normalizes every Gitea payload and compares the result with its golden file.

@@ -9,49 +9,27 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"slipway.dev/slipway/internal/golden"
 	"slipway.dev/slipway/webhooks/event"
 	"slipway.dev/slipway/webhooks/github"
+	"slipway.dev/slipway/webhooks/internal/payloadtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // receivedAt is the fixed receive time stamped on golden events.
-var receivedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+var receivedAt = payloadtest.ReceivedAt()
 
-// normalize runs a delivery the way the receiver does (identify, verify, parse, stamp, validate)
-// and returns the JSON the golden files hold: the Event, or {"ignored": reason}.
+// normalize runs a delivery through payloadtest.Normalize, checking first that Identify reads
+// the delivery id from X-GitHub-Delivery.
 func normalize(t *testing.T, header http.Header, body, secret []byte) []byte {
 	t.Helper()
 	p := github.New()
-	id, repo, err := p.Identify(header, body)
-	if err != nil {
-		t.Fatalf("Identify: %v", err)
-	}
-	if id != header.Get(github.HeaderDelivery) {
+	if id, _, err := p.Identify(header, body); err == nil && id != header.Get(github.HeaderDelivery) {
 		t.Errorf("Identify delivery id = %q, want the header's", id)
 	}
-	if err := p.Verify(header, body, [][]byte{secret}); err != nil {
-		t.Fatalf("Verify: %v", err)
-	}
-	ev, err := p.Parse(header, body)
-	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
-		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
-	}
-	if err != nil {
-		t.Fatalf("Parse: %v", err)
-	}
-	if ev.Repo() != repo {
-		t.Errorf("Parse repo %+v differs from Identify repo %+v", ev.Repo(), repo)
-	}
-	ev.ReceivedAt = receivedAt
-	ev.BodySHA256 = event.BodyDigest(body)
-	if err := ev.Validate(); err != nil {
-		t.Errorf("Validate: %v", err)
-	}
-	return golden.JSON(t, ev)
+	return payloadtest.Normalize(t, p, header, body, [][]byte{secret})
 }
 
 // TestGolden normalizes every GitHub payload and compares the result with its golden file.

@@ -9,56 +9,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"slipway.dev/slipway/internal/golden"
 	"slipway.dev/slipway/webhooks/event"
 	"slipway.dev/slipway/webhooks/gitlab"
+	"slipway.dev/slipway/webhooks/internal/payloadtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // receivedAt is the fixed receive time stamped on golden events.
-var receivedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+var receivedAt = payloadtest.ReceivedAt()
 
-// normalize runs a delivery the way the receiver does (identify, verify, parse, stamp, validate)
-// and returns the JSON the golden files hold: the Event, {"ignored": reason}, or
-// {"malformed": error} for a body the parser rejects.
+// normalize runs a delivery the way the receiver does; see payloadtest.Normalize.
 func normalize(t *testing.T, header http.Header, body, secret []byte) []byte {
 	t.Helper()
-	p := gitlab.New()
-	id, repo, err := p.Identify(header, body)
-	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
-		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
-	}
-	if err != nil {
-		t.Fatalf("Identify: %v", err)
-	}
-	if err := p.Verify(header, body, [][]byte{secret}); err != nil {
-		t.Fatalf("Verify: %v", err)
-	}
-	ev, err := p.Parse(header, body)
-	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
-		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
-	}
-	if errors.Is(err, event.ErrMalformed) {
-		return golden.JSON(t, map[string]string{"malformed": err.Error()})
-	}
-	if err != nil {
-		t.Fatalf("Parse: %v", err)
-	}
-	if id != ev.DeliveryID {
-		t.Errorf("Identify delivery id %q differs from Parse's %q", id, ev.DeliveryID)
-	}
-	if ev.Repo() != repo {
-		t.Errorf("Parse repo %+v differs from Identify repo %+v", ev.Repo(), repo)
-	}
-	ev.ReceivedAt = receivedAt
-	ev.BodySHA256 = event.BodyDigest(body)
-	if err := ev.Validate(); err != nil {
-		t.Errorf("Validate: %v", err)
-	}
-	return golden.JSON(t, ev)
+	return payloadtest.Normalize(t, gitlab.New(), header, body, [][]byte{secret})
 }
 
 // TestGolden normalizes every GitLab payload and compares the result with its golden file.

@@ -4,11 +4,16 @@ package payloadtest
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"slipway.dev/slipway/internal/golden"
+	"slipway.dev/slipway/webhooks/event"
 )
 
 // File is one payload file.
@@ -101,4 +106,54 @@ func readHeaders(t testing.TB, path string) http.Header {
 		h.Set(k, v) // canonicalizes the recorded lower-case names
 	}
 	return h
+}
+
+// Parser is the part of webhooks.Parser that Normalize runs.
+type Parser interface {
+	Identify(header http.Header, body []byte) (deliveryID string, repo event.Repo, err error)
+	Verify(header http.Header, body []byte, secrets [][]byte) error
+	Parse(header http.Header, body []byte) (event.Event, error)
+}
+
+// ReceivedAt is the fixed receive time stamped on golden events.
+func ReceivedAt() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+
+// Normalize runs a delivery the way the receiver does (identify, verify, parse, stamp, validate)
+// and returns the JSON the golden files hold: the Event, {"ignored": reason} or
+// {"malformed": reason}. It checks that Identify and Parse agree on the delivery id and repository.
+func Normalize(t testing.TB, p Parser, header http.Header, body []byte, secrets [][]byte) []byte {
+	t.Helper()
+	id, repo, err := p.Identify(header, body)
+	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
+		// Event types that are never used are ignored on the headers, before any secret lookup.
+		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
+	}
+	if err != nil {
+		t.Fatalf("Identify: %v", err)
+	}
+	if err := p.Verify(header, body, secrets); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	ev, err := p.Parse(header, body)
+	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
+		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
+	}
+	if errors.Is(err, event.ErrMalformed) {
+		return golden.JSON(t, map[string]string{"malformed": err.Error()})
+	}
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if id != "" && ev.DeliveryID != id {
+		t.Errorf("Parse delivery id %q differs from Identify's %q", ev.DeliveryID, id)
+	}
+	if ev.Repo() != repo {
+		t.Errorf("Parse repo %+v differs from Identify repo %+v", ev.Repo(), repo)
+	}
+	ev.ReceivedAt = ReceivedAt()
+	ev.BodySHA256 = event.BodyDigest(body)
+	if err := ev.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	return golden.JSON(t, ev)
 }
