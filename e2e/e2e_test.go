@@ -49,16 +49,11 @@ func start(ctx context.Context, t *testing.T, dir string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{dev: dev, repoURL: dev.GitURL + "/hello.git", work: filepath.Join(dir, "work", "hello"),
-		secret: []byte("e2e-secret")}
-	bare := filepath.Join(dir, "git", "hello.git")
-	if _, err := os.Stat(bare); err != nil {
-		for _, args := range [][]string{{"init", "-q", "--bare", bare}, {"-C", bare, "config", "http.receivepack", "true"}} {
-			if _, err := scenario.Git(ctx, dir, args...); err != nil {
-				t.Fatal(err)
-			}
-		}
+	repoURL, err := dev.CreateRepo("hello")
+	if err != nil {
+		t.Fatal(err)
 	}
+	f := &fixture{dev: dev, repoURL: repoURL, work: filepath.Join(dir, "work", "hello"), secret: []byte("e2e-secret")}
 	f.app = scenario.Application(dev.Namespace, "hello", f.repoURL, "hello-webhook")
 	if err := scenario.CreateApp(ctx, dev.Client, f.app, f.secret); err != nil {
 		t.Fatal(err)

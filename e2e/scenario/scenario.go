@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"slipway.dev/slipway/engine/devenv"
+	"slipway.dev/slipway/engine/gitserver"
 )
 
 // Dev is a `slipway dev` process.
@@ -185,4 +186,13 @@ func Post(ctx context.Context, url string, headers map[string]string, body []byt
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	return resp.StatusCode, string(b), nil
+}
+
+// CreateRepo creates (if missing) a source repository on the dev environment's Git server, the
+// same way the server creates the config repo, and returns its clone URL.
+func (d *Dev) CreateRepo(name string) (string, error) {
+	if err := gitserver.New(filepath.Join(d.Dir, "git")).Init(name, "main"); err != nil {
+		return "", fmt.Errorf("create repository %s: %w", name, err)
+	}
+	return d.GitURL + "/" + name + ".git", nil
 }

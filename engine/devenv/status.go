@@ -31,7 +31,11 @@ type targets struct {
 
 	mu          sync.Mutex
 	progressing map[string]bool
+	byName      map[string]targetKey // target name -> what it deploys
 }
+
+// targetKey names the Application environment a syncer target deploys.
+type targetKey struct{ namespace, app, env string }
 
 func targetName(app *v1alpha1.Application, env string) string {
 	return app.Namespace + "." + app.Name + "." + env
@@ -48,6 +52,7 @@ func (t *targets) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 		return ctrl.Result{}, fmt.Errorf("list applications: %w", err)
 	}
 	var ts []syncer.Target
+	byName := map[string]targetKey{}
 	for i := range apps.Items {
 		a := &apps.Items[i]
 		if a.DeletionTimestamp != nil {
@@ -57,6 +62,7 @@ func (t *targets) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 			if !committed(a, e.Name) {
 				continue // nothing in the config repo yet: no target, so no "not found" syncs
 			}
+			byName[targetName(a, e.Name)] = targetKey{a.Namespace, a.Name, e.Name}
 			ts = append(ts, syncer.Target{
 				Name:      targetName(a, e.Name),
 				Branch:    t.branch,
@@ -66,6 +72,9 @@ func (t *targets) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 		}
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	t.mu.Lock()
+	t.byName = byName
+	t.mu.Unlock()
 	t.syncer.SetTargets(ts...)
 	return ctrl.Result{}, nil
 }
@@ -105,11 +114,13 @@ func (t *targets) nudge(ctx context.Context, every time.Duration) {
 // report writes one sync result to the Application's environment status and to the Release
 // deployed there.
 func (t *targets) report(ctx context.Context, tg syncer.Target, r syncer.Result) {
-	parts := strings.SplitN(tg.Name, ".", 3)
-	if len(parts) != 3 {
-		return
+	t.mu.Lock()
+	key, ok := t.byName[tg.Name]
+	t.mu.Unlock()
+	if !ok {
+		return // the target was removed while it synced
 	}
-	ns, appName, env := parts[0], parts[1], parts[2]
+	ns, appName, env := key.namespace, key.app, key.env
 	if r.Revision == "" && r.Err != nil && strings.Contains(r.Err.Error(), "not found") {
 		return // nothing committed for this environment yet
 	}

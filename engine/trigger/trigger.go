@@ -21,6 +21,7 @@ import (
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
 	"slipway.dev/slipway/pipelines"
+	"slipway.dev/slipway/webhooks/event"
 )
 
 // Flows a Delivery can trigger.
@@ -84,7 +85,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		reason, msg = v1alpha1.ReasonIgnored, fmt.Sprintf("event %s triggers nothing yet", d.Spec.Event)
 	case !strings.HasPrefix(d.Spec.Ref, "refs/heads/"):
 		reason, msg = v1alpha1.ReasonIgnored, fmt.Sprintf("ref %s is not a branch", d.Spec.Ref)
-	case isZeroSHA(d.Spec.After):
+	case event.IsZeroSHA(d.Spec.After):
 		reason, msg = v1alpha1.ReasonIgnored, "the branch was deleted"
 	default:
 		apps, err := r.matchingApps(ctx, &d)
@@ -166,10 +167,6 @@ func (r *Reconciler) matchingApps(ctx context.Context, d *v1alpha1.Delivery) ([]
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
-}
-
-func isZeroSHA(s string) bool {
-	return s == "" || strings.Trim(s, "0") == ""
 }
 
 // RunName derives a PipelineRun's name from the Delivery and Application, so that creating it

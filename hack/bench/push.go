@@ -32,14 +32,10 @@ type pushBench struct {
 // run creates the hello Application, pushes its source (the first, cold push) and then warm more
 // commits, each changing a Go file so that every push builds and ships a new image.
 func (b *pushBench) run(ctx context.Context, warm int) ([]pushResult, error) {
-	bare := filepath.Join(b.dev.Dir, "git", "hello.git")
-	if _, err := scenario.Git(ctx, b.dev.Dir, "init", "-q", "--bare", bare); err != nil {
+	repoURL, err := b.dev.CreateRepo("hello")
+	if err != nil {
 		return nil, err
 	}
-	if _, err := scenario.Git(ctx, bare, "config", "http.receivepack", "true"); err != nil {
-		return nil, err
-	}
-	repoURL := b.dev.GitURL + "/hello.git"
 	secret := []byte("bench-hello-webhook-secret")
 	app := scenario.Application(b.dev.Namespace, "hello", repoURL, "hello-webhook")
 	if err := scenario.CreateApp(ctx, b.dev.Client, app, secret); err != nil {

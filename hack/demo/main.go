@@ -63,11 +63,8 @@ func run(ctx context.Context, bin, dir string, keep bool) error {
 	defer dev.Stop()
 	line("slipway dev ready", dev.WebhookURL)
 
-	repoURL := dev.GitURL + "/hello.git"
-	if _, err := scenario.Git(ctx, abs, "init", "-q", "--bare", filepath.Join(abs, "git", "hello.git")); err != nil {
-		return err
-	}
-	if _, err := scenario.Git(ctx, filepath.Join(abs, "git", "hello.git"), "config", "http.receivepack", "true"); err != nil {
+	repoURL, err := dev.CreateRepo("hello")
+	if err != nil {
 		return err
 	}
 	secret := []byte("demo-webhook-secret")
