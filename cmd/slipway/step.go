@@ -54,7 +54,8 @@ func newGitCloneStep() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.URL, "url", "", "repository clone URL")
-	cmd.Flags().StringVar(&o.Revision, "revision", "", "full commit SHA")
+	cmd.Flags().StringVar(&o.Revision, "revision", "", "commit SHA (full, a tag object's, or abbreviated with --ref)")
+	cmd.Flags().StringVar(&o.Ref, "ref", "", "full ref the revision was pushed to (refs/heads/main); optional")
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "checkout directory")
 	cmd.Flags().StringVar(&commitFile, "commit-file", "", "result file for the commit")
 	cmd.Flags().StringVar(&urlFile, "url-file", "", "result file for the URL")
