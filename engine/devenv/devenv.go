@@ -37,6 +37,7 @@ import (
 	"slipway.dev/slipway/engine/localrunner"
 	"slipway.dev/slipway/engine/registry"
 	"slipway.dev/slipway/engine/release"
+	"slipway.dev/slipway/engine/retention"
 	"slipway.dev/slipway/engine/syncer"
 	"slipway.dev/slipway/engine/trigger"
 	"slipway.dev/slipway/webhooks"
@@ -237,6 +238,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		&release.Reconciler{Client: mgr.GetClient(), Log: o.Logger.With("component", "release")},
 		&deploy.Reconciler{Client: mgr.GetClient(), Renderer: renderer{}, Committer: committer{w: writer, branch: ConfigBranch},
 			Notifier: sy, Log: o.Logger.With("component", "deploy")},
+		&retention.Reconciler{Client: mgr.GetClient(), Log: o.Logger.With("component", "retention")},
 		tg,
 	}
 	for _, s := range setups {
