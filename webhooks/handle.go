@@ -45,6 +45,8 @@ type outcome struct {
 	msg    string
 	reason string // rejected counter label; "" unless rejected
 	err    error  // logged, never sent
+	// unsigned marks an accepted delivery that carried no signature.
+	unsigned bool
 }
 
 func reject(status int, reason, msg string, err error) outcome {
@@ -60,6 +62,8 @@ type delivery struct {
 	id       string
 	repo     event.Repo
 	log      *slog.Logger
+	// unsigned is set when the repository's policy let the delivery in without a signature.
+	unsigned bool
 }
 
 // ServeHTTP answers one delivery. It never answers 2xx before the Sink has recorded the delivery
@@ -190,7 +194,8 @@ func (rc *Receiver) verify(ctx context.Context, d *delivery) (outcome, bool) {
 	}
 	if len(secrets) == 0 {
 		if allowUnsigned {
-			d.log.Debug("repository accepts unsigned deliveries; signature not checked")
+			d.unsigned = true
+			d.log.Warn("accepting a delivery without checking its signature: the repository's Application sets allowUnsignedWebhooks and has no webhook secret")
 			return outcome{}, true
 		}
 		return reject(http.StatusUnauthorized, reasonNoSecret, "signature verification failed",
@@ -201,7 +206,8 @@ func (rc *Receiver) verify(ctx context.Context, d *delivery) (outcome, bool) {
 	case err == nil:
 		return outcome{}, true
 	case errors.Is(err, event.ErrNoSignature) && allowUnsigned:
-		d.log.Debug("unsigned delivery accepted by repository policy")
+		d.unsigned = true
+		d.log.Warn("accepting an unsigned delivery: the repository's Application sets allowUnsignedWebhooks")
 		return outcome{}, true
 	case errors.Is(err, event.ErrNoSignature):
 		return reject(http.StatusUnauthorized, reasonNoSignature, "missing signature", err), false
@@ -228,6 +234,7 @@ func (rc *Receiver) parse(d *delivery, start time.Time) (event.Event, outcome, b
 }
 
 func (rc *Receiver) record(ctx context.Context, d *delivery, ev event.Event) outcome {
+	ev.Unsigned = d.unsigned
 	created, err := rc.sink.Record(ctx, ev)
 	if err != nil {
 		return reject(http.StatusServiceUnavailable, reasonRecordFailed, "cannot record delivery, retry later", err)
@@ -237,7 +244,7 @@ func (rc *Receiver) record(ctx context.Context, d *delivery, ev event.Event) out
 		return outcome{status: http.StatusOK, key: "duplicate", msg: ev.DeliveryID}
 	}
 	d.log.Info("delivery recorded", "kind", ev.Kind, "ref", ev.Ref, "after", ev.After)
-	return outcome{status: http.StatusAccepted, key: "accepted", msg: ev.DeliveryID}
+	return outcome{status: http.StatusAccepted, key: "accepted", msg: ev.DeliveryID, unsigned: d.unsigned}
 }
 
 // parserOutcome maps a parser's error to the answer.

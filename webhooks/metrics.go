@@ -11,6 +11,7 @@ import (
 // metrics counts deliveries by provider and outcome and times each acknowledgement.
 type metrics struct {
 	accepted  *prometheus.CounterVec
+	unsigned  *prometheus.CounterVec
 	duplicate *prometheus.CounterVec
 	ignored   *prometheus.CounterVec
 	rejected  *prometheus.CounterVec
@@ -25,6 +26,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m := &metrics{
 		accepted:  counter("deliveries_accepted_total", "Deliveries recorded and answered 202.", "provider"),
+		unsigned:  counter("deliveries_unsigned_accepted_total", "Deliveries accepted without a signature because their Application allows it; also counted as accepted.", "provider"),
 		duplicate: counter("deliveries_duplicate_total", "Redeliveries of recorded deliveries, answered 200.", "provider"),
 		ignored:   counter("deliveries_ignored_total", "Deliveries of events Slipway does not act on, answered 200 and not recorded.", "provider"),
 		rejected:  counter("deliveries_rejected_total", "Deliveries answered 4xx or 5xx, by reason.", "provider", "reason"),
@@ -37,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.duplicate, m.ignored, m.rejected, m.ack} {
+	for _, c := range []prometheus.Collector{m.accepted, m.unsigned, m.duplicate, m.ignored, m.rejected, m.ack} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register webhook metrics: %w", err)
 		}
@@ -51,6 +53,9 @@ func (m *metrics) observe(provider string, out outcome, elapsed time.Duration) {
 		m.rejected.WithLabelValues(provider, out.reason).Inc()
 	case out.key == "accepted":
 		m.accepted.WithLabelValues(provider).Inc()
+		if out.unsigned {
+			m.unsigned.WithLabelValues(provider).Inc()
+		}
 	case out.key == "duplicate":
 		m.duplicate.WithLabelValues(provider).Inc()
 	case out.key == "ignored":

@@ -155,6 +155,8 @@ func TestReceiver(t *testing.T) {
 		wantKey     string // key of the JSON answer
 		wantRecords int
 		wantCalls   int
+		// wantUnsigned: the recorded event is marked unsigned and counted as such.
+		wantUnsigned bool
 	}{
 		{name: "signed push is recorded", req: func() *http.Request { return delivery("push", "d-1", push) },
 			wantStatus: 202, wantKey: "accepted", wantRecords: 1, wantCalls: 1},
@@ -186,7 +188,17 @@ func TestReceiver(t *testing.T) {
 				r := delivery("push", "d-1", push)
 				r.Header.Del(github.HeaderSignature)
 				return r
-			}, wantStatus: 202, wantKey: "accepted", wantRecords: 1, wantCalls: 1},
+			}, wantStatus: 202, wantKey: "accepted", wantRecords: 1, wantCalls: 1, wantUnsigned: true},
+		{name: "unsigned allowed, secrets configured, no signature sent", secrets: repoSecrets{
+			secrets: defaultSecrets.secrets, allowUnsigned: map[string]bool{"Codertocat/Hello-World": true}},
+			req: func() *http.Request {
+				r := delivery("push", "d-1", push)
+				r.Header.Del(github.HeaderSignature)
+				return r
+			}, wantStatus: 202, wantKey: "accepted", wantRecords: 1, wantCalls: 1, wantUnsigned: true},
+		{name: "unsigned allowed, signed delivery is not marked", secrets: repoSecrets{
+			secrets: defaultSecrets.secrets, allowUnsigned: map[string]bool{"Codertocat/Hello-World": true}},
+			req: func() *http.Request { return delivery("push", "d-1", push) }, wantStatus: 202, wantKey: "accepted", wantRecords: 1, wantCalls: 1},
 		{name: "unsigned allowed, but a bad signature still fails", secrets: repoSecrets{
 			secrets: defaultSecrets.secrets, allowUnsigned: map[string]bool{"Codertocat/Hello-World": true}},
 			req: func() *http.Request {
@@ -252,6 +264,19 @@ func TestReceiver(t *testing.T) {
 			calls, records := f.sink.counts()
 			if calls != tt.wantCalls || records != tt.wantRecords {
 				t.Errorf("Record called %d times, %d records; want %d and %d", calls, records, tt.wantCalls, tt.wantRecords)
+			}
+			f.sink.mu.Lock()
+			for _, ev := range f.sink.records {
+				if ev.Unsigned != tt.wantUnsigned {
+					t.Errorf("recorded event Unsigned = %v, want %v", ev.Unsigned, tt.wantUnsigned)
+				}
+			}
+			f.sink.mu.Unlock()
+			if tt.wantUnsigned {
+				wantCounter(t, f.reg, "slipway_webhook_deliveries_unsigned_accepted_total", map[string]string{"provider": "github"}, 1)
+				if !strings.Contains(f.logs.String(), `"level":"WARN","msg":"accepting`) {
+					t.Errorf("no warning logged for an unsigned delivery:\n%s", f.logs.String())
+				}
 			}
 			if status == 503 && header.Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")

@@ -239,6 +239,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		&deploy.Reconciler{Client: mgr.GetClient(), Renderer: renderer{}, Committer: committer{w: writer, branch: ConfigBranch},
 			Notifier: sy, Log: o.Logger.With("component", "deploy")},
 		&retention.Reconciler{Client: mgr.GetClient(), Log: o.Logger.With("component", "retention")},
+		&inbox.PolicyReconciler{Client: mgr.GetClient()},
 		tg,
 	}
 	for _, s := range setups {

@@ -66,6 +66,9 @@ func (in *Inbox) Record(ctx context.Context, ev event.Event) (bool, error) {
 			BodySHA256:   ev.BodySHA256,
 		},
 	}
+	if ev.Unsigned {
+		d.Labels = map[string]string{v1alpha1.LabelUnsigned: "true"}
+	}
 	if pr := ev.PullRequest; pr != nil {
 		d.Spec.PullRequest = &v1alpha1.PullRequestRef{Number: pr.Number, HeadRef: pr.HeadRef, HeadSHA: pr.HeadSHA,
 			BaseRef: pr.BaseRef, BaseSHA: pr.BaseSHA, Fork: pr.Fork}
@@ -99,7 +102,7 @@ func (in *Inbox) Secrets(ctx context.Context, p event.Provider, repo event.Repo)
 			var s corev1.Secret
 			err := in.Reader.Get(ctx, client.ObjectKey{Namespace: in.Namespace, Name: ref.Name}, &s)
 			if apierrors.IsNotFound(err) {
-				continue // a missing secret verifies nothing; the Application's status says so
+				continue // a missing secret verifies nothing; the WebhooksVerified condition says so
 			}
 			if err != nil {
 				return nil, false, fmt.Errorf("read webhook secret %s of application %s: %w", ref.Name, a.Name, err)

@@ -117,6 +117,9 @@ func TestRecord(t *testing.T) {
 	if !equality.Semantic.DeepEqual(got.Spec, want) {
 		t.Errorf("spec =\n%s\nwant\n%s", toYAML(t, got.Spec), toYAML(t, want))
 	}
+	if _, ok := got.Labels[v1alpha1.LabelUnsigned]; ok {
+		t.Errorf("signed delivery labelled %s", v1alpha1.LabelUnsigned)
+	}
 
 	t.Run("redelivery", func(t *testing.T) {
 		again := ev
@@ -141,6 +144,21 @@ func TestRecord(t *testing.T) {
 		created, err := in.Record(t.Context(), bad)
 		if err == nil || created || !strings.Contains(err.Error(), "record delivery") || !strings.Contains(err.Error(), "spec.comment") {
 			t.Errorf("Record = %v, %v; want false and an error naming spec.comment", created, err)
+		}
+	})
+
+	t.Run("unsigned", func(t *testing.T) {
+		unsigned := ev
+		unsigned.DeliveryID, unsigned.Unsigned = "unsigned-1", true
+		if created, err := in.Record(t.Context(), unsigned); err != nil || !created {
+			t.Fatalf("Record = %v, %v; want true, nil", created, err)
+		}
+		var list v1alpha1.DeliveryList
+		if err := c.List(t.Context(), &list, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelUnsigned: "true"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) != 1 || list.Items[0].Spec.DeliveryID != "unsigned-1" {
+			t.Errorf("deliveries labelled unsigned = %d, want unsigned-1 alone", len(list.Items))
 		}
 	})
 }

@@ -130,6 +130,9 @@ type Event struct {
 	ReceivedAt time.Time `json:"receivedAt"`
 	// BodySHA256 is the lower-case hex SHA-256 of the raw body, as signed by the provider.
 	BodySHA256 string `json:"bodySHA256"`
+	// Unsigned is true when the delivery carried no signature and was accepted only because
+	// the repository's Application explicitly allows unsigned deliveries. The receiver sets it.
+	Unsigned bool `json:"unsigned,omitempty"`
 }
 
 // PullRequest identifies a pull request and its head and base.

@@ -8,6 +8,10 @@ const (
 	ConditionStalled = "Stalled"
 	// ConditionReconciling is True while work is in progress.
 	ConditionReconciling = "Reconciling"
+	// ConditionWebhooksVerified is True on an Application whose webhook deliveries must carry a
+	// valid signature, and False, with the reason, when they are accepted unsigned or cannot be
+	// verified at all.
+	ConditionWebhooksVerified = "WebhooksVerified"
 
 	// ReasonProgressing means work is under way.
 	ReasonProgressing = "Progressing"
@@ -33,6 +37,9 @@ const (
 	LabelSHA         = "slipway.dev/sha"
 	LabelEnvironment = "slipway.dev/environment"
 	LabelFlow        = "slipway.dev/flow"
+	// LabelUnsigned is "true" on a Delivery accepted without a signature because its
+	// Application allows unsigned deliveries.
+	LabelUnsigned = "slipway.dev/unsigned"
 	// AnnotationExecutor names who executes a PipelineRun: "local" for the local runner,
 	// absent for Tekton.
 	AnnotationExecutor = "slipway.dev/executor"
