@@ -32,6 +32,8 @@ var leaves = map[string][]string{
 	"webhooks/gitea":     {"webhooks/event", "webhooks/hmacsig"},
 	"webhooks/bitbucket": {"webhooks/event", "webhooks/hmacsig"},
 	"webhooks/gitlab":    {"webhooks/event"},
+	"webhooks/webhooktest": {"webhooks/event", "webhooks/hmacsig", "webhooks/github", "webhooks/gitea",
+		"webhooks/bitbucket", "webhooks/gitlab"},
 }
 
 // forbidden lists module prefixes a package must not depend on, even indirectly.
