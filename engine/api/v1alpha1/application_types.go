@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // ApplicationSpec describes where an application's source lives, how to build it, what runs and
@@ -127,6 +128,7 @@ type EnvVar struct {
 }
 
 // Service is a network-facing component.
+// +kubebuilder:validation:XValidation:rule="!(has(self.replicas) && has(self.autoscaling))",message="replicas and autoscaling are mutually exclusive: autoscaling sets the replica count"
 type Service struct {
 	// Name is the component's name, a DNS label.
 	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$`
@@ -142,21 +144,142 @@ type Service struct {
 	// +kubebuilder:validation:Maximum=1000
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
-	// HealthPath is the HTTP path probed for readiness and liveness.
+	// HealthPath is the HTTP path probed for readiness and liveness, unless Probes says
+	// otherwise.
 	// +kubebuilder:validation:Pattern=`^/`
 	// +optional
 	HealthPath string `json:"healthPath,omitempty"`
+	// Probes tune the readiness and liveness probes.
+	// +optional
+	Probes *Probes `json:"probes,omitempty"`
 	// Env is the runtime environment.
 	// +listType=map
 	// +listMapKey=name
 	// +optional
 	Env []EnvVar `json:"env,omitempty"`
+	// EnvFrom loads environment variables from ConfigMaps and Secrets in the target namespace,
+	// by name; the values never pass through Slipway.
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	EnvFrom []EnvFromSource `json:"envFrom,omitempty"`
 	// Resources are the container's requests and limits.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	// Autoscaling scales the service on CPU use instead of a fixed replica count.
+	// +optional
+	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
+	// Disruption limits voluntary disruptions (node drains) with a PodDisruptionBudget.
+	// +optional
+	Disruption *DisruptionBudget `json:"disruption,omitempty"`
+	// RollingUpdate tunes how a new release replaces the pods.
+	// +optional
+	RollingUpdate *RollingUpdate `json:"rollingUpdate,omitempty"`
 	// Routes are the HTTP routes to the service.
+	// +kubebuilder:validation:MaxItems=32
 	// +optional
 	Routes []Route `json:"routes,omitempty"`
+}
+
+// Probes tune a service's readiness and liveness probes.
+type Probes struct {
+	// Readiness decides when a pod receives traffic.
+	// +optional
+	Readiness *Probe `json:"readiness,omitempty"`
+	// Liveness decides when a pod is restarted.
+	// +optional
+	Liveness *Probe `json:"liveness,omitempty"`
+}
+
+// Probe is an HTTP GET on a path, or a TCP connection without one.
+type Probe struct {
+	// Path is the HTTP path; without one the probe opens a TCP connection. It defaults to
+	// the service's healthPath.
+	// +kubebuilder:validation:Pattern=`^/\S*$`
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Path string `json:"path,omitempty"`
+	// Port is the port probed; it defaults to the service's port.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port int32 `json:"port,omitempty"`
+	// InitialDelaySeconds waits this long after the container starts before the first probe.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	// +optional
+	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
+}
+
+// EnvFromSource names one ConfigMap or one Secret whose keys become environment variables.
+// +kubebuilder:validation:XValidation:rule="has(self.configMap) != has(self.secret)",message="set exactly one of configMap and secret"
+type EnvFromSource struct {
+	// ConfigMap is the ConfigMap's name.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`
+	// +optional
+	ConfigMap string `json:"configMap,omitempty"`
+	// Secret is the Secret's name.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`
+	// +optional
+	Secret string `json:"secret,omitempty"`
+	// Optional lets pods start while the ConfigMap or Secret is missing.
+	// +optional
+	Optional bool `json:"optional,omitempty"`
+}
+
+// Autoscaling scales a component between MinReplicas and MaxReplicas on CPU use.
+// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="minReplicas must be less than or equal to maxReplicas"
+type Autoscaling struct {
+	// MinReplicas is the fewest pods.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +kubebuilder:default=1
+	// +optional
+	MinReplicas int32 `json:"minReplicas,omitempty"`
+	// MaxReplicas is the most pods.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MaxReplicas int32 `json:"maxReplicas"`
+	// TargetCPUUtilization is the average CPU use, in percent of the request, to scale toward.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=80
+	// +optional
+	TargetCPUUtilization int32 `json:"targetCPUUtilization,omitempty"`
+}
+
+// DisruptionBudget keeps pods running through voluntary disruptions. Set exactly one field.
+// +kubebuilder:validation:XValidation:rule="has(self.minAvailable) != has(self.maxUnavailable)",message="set exactly one of minAvailable and maxUnavailable"
+type DisruptionBudget struct {
+	// MinAvailable is how many pods (a number or a percentage) must stay up.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^[0-9]{1,3}%$')",message="must be a non-negative number or a percentage such as 50%"
+	// +optional
+	MinAvailable *intstr.IntOrString `json:"minAvailable,omitempty"`
+	// MaxUnavailable is how many pods (a number or a percentage) may be down.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^[0-9]{1,3}%$')",message="must be a non-negative number or a percentage such as 50%"
+	// +optional
+	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+}
+
+// RollingUpdate is how many pods (numbers or percentages) a rollout may add above, and take
+// below, the desired count. Both zero would stall a rollout.
+// +kubebuilder:validation:XValidation:rule="!(has(self.maxSurge) && has(self.maxUnavailable) && string(self.maxSurge) in ['0', '0%'] && string(self.maxUnavailable) in ['0', '0%'])",message="maxSurge and maxUnavailable cannot both be zero"
+type RollingUpdate struct {
+	// MaxSurge is how many extra pods may run during a rollout.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^[0-9]{1,3}%$')",message="must be a non-negative number or a percentage such as 25%"
+	// +optional
+	MaxSurge *intstr.IntOrString `json:"maxSurge,omitempty"`
+	// MaxUnavailable is how many pods may be unavailable during a rollout.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^[0-9]{1,3}%$')",message="must be a non-negative number or a percentage such as 25%"
+	// +optional
+	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 }
 
 // Route is an HTTP path routed to a service; the host comes from the environment.
@@ -166,7 +289,8 @@ type Route struct {
 	Path string `json:"path"`
 }
 
-// Worker is a component without a Service.
+// Worker is a component without a Service: no port, no probes, no routes.
+// +kubebuilder:validation:XValidation:rule="!(has(self.replicas) && has(self.autoscaling))",message="replicas and autoscaling are mutually exclusive: autoscaling sets the replica count"
 type Worker struct {
 	// Name is the component's name, a DNS label.
 	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$`
@@ -176,6 +300,7 @@ type Worker struct {
 	Command []string `json:"command,omitempty"`
 	// Replicas is the number of pods.
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
 	// Env is the runtime environment.
@@ -183,6 +308,23 @@ type Worker struct {
 	// +listMapKey=name
 	// +optional
 	Env []EnvVar `json:"env,omitempty"`
+	// EnvFrom loads environment variables from ConfigMaps and Secrets in the target namespace,
+	// by name.
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	EnvFrom []EnvFromSource `json:"envFrom,omitempty"`
+	// Resources are the container's requests and limits.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	// Autoscaling scales the worker on CPU use instead of a fixed replica count.
+	// +optional
+	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
+	// Disruption limits voluntary disruptions with a PodDisruptionBudget.
+	// +optional
+	Disruption *DisruptionBudget `json:"disruption,omitempty"`
+	// RollingUpdate tunes how a new release replaces the pods.
+	// +optional
+	RollingUpdate *RollingUpdate `json:"rollingUpdate,omitempty"`
 }
 
 // Environment is one deployment target.
@@ -194,9 +336,21 @@ type Environment struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
-	// Host is the environment's ingress host.
+	// Host is the environment's ingress host; Ingress.Hosts may add more.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(\\\\*\\\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be a DNS name such as app.example.com"
 	// +optional
 	Host string `json:"host,omitempty"`
+	// Ingress configures how the environment's services are reached from outside the cluster.
+	// +optional
+	Ingress *EnvironmentIngress `json:"ingress,omitempty"`
+	// Quota is the ResourceQuota of the environment's namespace (for example requests.cpu,
+	// limits.memory, pods); empty means the chart's defaults.
+	// +optional
+	Quota corev1.ResourceList `json:"quota,omitempty"`
+	// LimitRange sets container resource defaults and maximums in the namespace.
+	// +optional
+	LimitRange *LimitRangeDefaults `json:"limitRange,omitempty"`
 	// AutoDeploy deploys every new Release here without a Promotion. The first environment is
 	// auto-deployed unless it sets an approval policy.
 	// +optional
@@ -204,6 +358,38 @@ type Environment struct {
 	// Approval requires approvals before a Release is promoted here.
 	// +optional
 	Approval *ApprovalPolicy `json:"approval,omitempty"`
+}
+
+// EnvironmentIngress is an environment's ingress: its hosts, TLS certificate and class.
+type EnvironmentIngress struct {
+	// Hosts are further hosts routed like Host.
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.all(h, h.matches('^(\\\\*\\\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'))",message="every host must be a DNS name such as app.example.com"
+	// +optional
+	Hosts []string `json:"hosts,omitempty"`
+	// TLSSecretName is the Secret, in the environment's namespace, that holds the hosts'
+	// certificate; without one the Ingress serves plain HTTP.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`
+	// +optional
+	TLSSecretName string `json:"tlsSecretName,omitempty"`
+	// ClassName is the IngressClass; empty means the cluster's default class.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`
+	// +optional
+	ClassName string `json:"className,omitempty"`
+}
+
+// LimitRangeDefaults are the container resource defaults and maximums of a namespace.
+type LimitRangeDefaults struct {
+	// Default is the limit of a container that sets none.
+	// +optional
+	Default corev1.ResourceList `json:"default,omitempty"`
+	// DefaultRequest is the request of a container that sets none.
+	// +optional
+	DefaultRequest corev1.ResourceList `json:"defaultRequest,omitempty"`
+	// Max is the largest limit a container may set.
+	// +optional
+	Max corev1.ResourceList `json:"max,omitempty"`
 }
 
 // ApprovalPolicy says who must approve a promotion and how many approvals it needs.
