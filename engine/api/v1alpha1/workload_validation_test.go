@@ -99,13 +99,17 @@ func TestWorkloadValidation(t *testing.T) {
 			wantErr: []string{"spec.services[0].disruption.minAvailable", "percentage"},
 		},
 		{
-			name:    "envFrom with both kinds",
-			mutate:  func(a *v1alpha1.Application) { a.Spec.Services[0].EnvFrom = []v1alpha1.EnvFromSource{{ConfigMap: "a", Secret: "b"}} },
+			name: "envFrom with both kinds",
+			mutate: func(a *v1alpha1.Application) {
+				a.Spec.Services[0].EnvFrom = []v1alpha1.EnvFromSource{{ConfigMap: "a", Secret: "b"}}
+			},
 			wantErr: []string{"spec.services[0].envFrom[0]", "set exactly one of configMap and secret"},
 		},
 		{
-			name:    "envFrom secret name invalid",
-			mutate:  func(a *v1alpha1.Application) { a.Spec.Services[0].EnvFrom = []v1alpha1.EnvFromSource{{Secret: "DB_Secret"}} },
+			name: "envFrom secret name invalid",
+			mutate: func(a *v1alpha1.Application) {
+				a.Spec.Services[0].EnvFrom = []v1alpha1.EnvFromSource{{Secret: "DB_Secret"}}
+			},
 			wantErr: []string{"spec.services[0].envFrom[0].secret"},
 		},
 		{
