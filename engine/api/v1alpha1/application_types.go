@@ -68,6 +68,14 @@ type SourceSpec struct {
 	// status; use it only for providers that cannot sign.
 	// +optional
 	AllowUnsignedWebhooks bool `json:"allowUnsignedWebhooks,omitempty"`
+	// Maintainers are the provider logins allowed to command pull-request runs: /ok-to-test
+	// approves an untrusted pull request's current head commit, /retest runs it again and
+	// /cancel stops its runs. Logins compare case-insensitively. Maintainers' own pull requests
+	// from the repository itself run without approval.
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=255
+	// +optional
+	Maintainers []string `json:"maintainers,omitempty"`
 }
 
 // SecretKeyRef points at one key of a Secret in the Application's namespace.
@@ -115,6 +123,14 @@ type BuildSpec struct {
 	// Tekton's validation when the run is created.
 	// +optional
 	Params map[string]string `json:"params,omitempty"`
+	// MaxConcurrentRuns caps the Application's pipeline runs (deploys and previews) executing at
+	// once. Further runs wait in a first-in, first-out queue, created with Tekton's
+	// spec.status PipelineRunPending and started as slots free; nothing accepted is dropped.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=2
+	// +optional
+	MaxConcurrentRuns int32 `json:"maxConcurrentRuns,omitempty"`
 }
 
 // EnvVar is a name and a literal value.
@@ -425,7 +441,12 @@ type PreviewPolicy struct {
 	// +kubebuilder:default=approve
 	// +optional
 	ForkPolicy string `json:"forkPolicy,omitempty"`
-	// TrustedAuthors may open pull requests that run without approval.
+	// TrustedAuthors may open pull requests from the repository itself that run without
+	// approval, and may /retest and /cancel pull-request runs. Logins compare case-insensitively.
+	// Only Maintainers approve (/ok-to-test); a pull request from a fork always needs an
+	// approval, whoever wrote it.
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=255
 	// +optional
 	TrustedAuthors []string `json:"trustedAuthors,omitempty"`
 }

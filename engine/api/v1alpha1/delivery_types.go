@@ -78,7 +78,10 @@ type DeliveryStatus struct {
 	// ObservedGeneration is the generation last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions are Ready (all triggered work exists) and Stalled.
+	// Conditions are Ready (all triggered work exists, or why there is none), Stalled, Queued
+	// (True while a triggered run waits for a slot, with "position N of M"), Superseded (True
+	// when a newer push or pull-request head cancelled or replaced this delivery's runs) and
+	// Command (the outcome of a pull-request comment's commands).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -97,6 +100,13 @@ type TriggeredRun struct {
 	// PipelineRun is the PipelineRun's name.
 	// +optional
 	PipelineRun string `json:"pipelineRun,omitempty"`
+	// QueuePosition is the run's place (from 1) in its Application's queue while it waits for
+	// a free slot; 0 once it has started or when it never waited.
+	// +optional
+	QueuePosition int32 `json:"queuePosition,omitempty"`
+	// QueueLength is the length of that queue when QueuePosition was written.
+	// +optional
+	QueueLength int32 `json:"queueLength,omitempty"`
 }
 
 // Delivery is one accepted webhook delivery: the durable inbox of Slipway's webhook receiver.
@@ -109,6 +119,7 @@ type TriggeredRun struct {
 // +kubebuilder:printcolumn:name="Ref",type=string,JSONPath=`.spec.ref`
 // +kubebuilder:printcolumn:name="After",type=string,JSONPath=`.spec.after`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Queue",type=string,JSONPath=`.status.conditions[?(@.type=="Queued")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Delivery struct {
 	metav1.TypeMeta   `json:",inline"`
