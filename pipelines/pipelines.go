@@ -1,5 +1,5 @@
-// Package pipelines embeds Slipway's Tekton Pipelines (deploy, and later preview) and looks them
-// up by name.
+// Package pipelines embeds Slipway's Tekton Pipelines (deploy and preview) and looks them up by
+// name.
 package pipelines
 
 import (
@@ -16,13 +16,17 @@ var files embed.FS
 // Deploy is the name of the pipeline run for a push to an Application's tracked branch.
 const Deploy = "slipway-deploy"
 
+// Preview is the name of the pipeline run for a pull request's head commit.
+const Preview = "slipway-preview"
+
 var byName = map[string]string{
-	Deploy: "deploy.yaml",
+	Deploy:  "deploy.yaml",
+	Preview: "preview.yaml",
 }
 
 // Names returns the names of the embedded pipelines.
 func Names() []string {
-	return []string{Deploy}
+	return []string{Deploy, Preview}
 }
 
 // Pipeline returns the embedded Pipeline with the given name.
