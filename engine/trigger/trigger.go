@@ -26,7 +26,9 @@ import (
 
 // Flows a Delivery can trigger.
 const (
-	FlowDeploy = "deploy"
+	FlowDeploy   = "deploy"
+	FlowPreview  = "preview"
+	FlowTeardown = "teardown"
 )
 
 // Executors of the PipelineRuns Slipway creates.
@@ -51,15 +53,26 @@ type Config struct {
 	Executor string
 }
 
-// Reconciler reconciles Deliveries.
+// Reconciler reconciles Deliveries, and the run queues of the Applications they trigger.
 type Reconciler struct {
 	Client client.Client
-	Config Config
-	Log    *slog.Logger
+	// APIReader reads runs past any cache when slots are counted; nil means Client.
+	APIReader client.Reader
+	Config    Config
+	Log       *slog.Logger
+
+	locks appLocks
 }
 
-// SetupWithManager registers the reconciler with a controller-runtime manager.
+// SetupWithManager registers the Delivery reconciler and the queue reconciler, which starts an
+// Application's queued runs as its running ones finish, with a controller-runtime manager.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if err := r.setupQueue(mgr); err != nil {
+		return fmt.Errorf("set up trigger queue: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("trigger").
 		For(&v1alpha1.Delivery{}).
@@ -67,7 +80,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // Reconcile creates the PipelineRuns a Delivery asks for, exactly once: run names derive from the
-// Delivery and the Application, so a retry after a crash finds the run it already made.
+// Delivery and the Application, so a retry after a crash finds the run it already made. Runs are
+// created pending and started by the Application's queue (see admit).
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var d v1alpha1.Delivery
 	if err := r.Client.Get(ctx, req.NamespacedName, &d); err != nil {
@@ -76,68 +90,112 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionReady) != nil {
 		return ctrl.Result{}, nil // already handled
 	}
-	log := r.logger().With("delivery", d.Name, "event", d.Spec.Event, "ref", d.Spec.Ref)
-
-	reason, msg := "", ""
-	var triggered []v1alpha1.TriggeredRun
-	switch {
-	case d.Spec.Event != "push" && d.Spec.Event != "branch-create":
-		reason, msg = v1alpha1.ReasonIgnored, fmt.Sprintf("event %s triggers nothing yet", d.Spec.Event)
-	case !strings.HasPrefix(d.Spec.Ref, "refs/heads/"):
-		reason, msg = v1alpha1.ReasonIgnored, fmt.Sprintf("ref %s is not a branch", d.Spec.Ref)
-	case event.IsZeroSHA(d.Spec.After):
-		reason, msg = v1alpha1.ReasonIgnored, "the branch was deleted"
+	var (
+		out *outcome
+		err error
+	)
+	switch d.Spec.Event {
+	case "push", "branch-create":
+		out, err = r.push(ctx, &d)
+	case "pr-opened", "pr-updated", "pr-reopened", "pr-closed", "pr-merged":
+		out, err = r.pullRequest(ctx, &d)
+	case "pr-comment":
+		out, err = r.comment(ctx, &d)
 	default:
-		apps, err := r.matchingApps(ctx, &d)
-		if err != nil {
+		out = (&outcome{}).ignore(v1alpha1.ReasonIgnored, fmt.Sprintf("event %s triggers nothing", d.Spec.Event))
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.updateDeliveryStatus(ctx, req.NamespacedName, out.apply); err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, app := range out.admits {
+		if err := r.admit(ctx, app); err != nil {
 			return ctrl.Result{}, err
 		}
-		if len(apps) == 0 {
-			reason, msg = v1alpha1.ReasonNoApplication, fmt.Sprintf("no Application in namespace %s tracks %s branch %s",
-				d.Namespace, d.Spec.RepoURL, strings.TrimPrefix(d.Spec.Ref, "refs/heads/"))
-			break
-		}
-		var invalid []string
-		for i := range apps {
-			pr, err := DeployRun(ctx, &d, &apps[i], r.Config)
-			if err != nil {
-				// A spec Tekton rejects will not get better by retrying: record why and go on
-				// with the other Applications.
-				log.Warn("pipeline run not created", "application", apps[i].Name, "err", err)
-				invalid = append(invalid, err.Error())
-				triggered = append(triggered, v1alpha1.TriggeredRun{Application: apps[i].Name, Flow: FlowDeploy})
-				continue
-			}
-			if err := r.createRun(ctx, &apps[i], pr); err != nil {
-				return ctrl.Result{}, err
-			}
-			log.Info("pipeline run triggered", "application", apps[i].Name, "pipelineRun", pr.Name)
-			triggered = append(triggered, v1alpha1.TriggeredRun{Application: apps[i].Name, Flow: FlowDeploy, PipelineRun: pr.Name})
-		}
-		reason, msg = v1alpha1.ReasonSucceeded, fmt.Sprintf("triggered %d pipeline run(s)", len(triggered)-len(invalid))
-		if len(invalid) > 0 {
-			reason, msg = v1alpha1.ReasonInvalidSpec, msg+"; "+strings.Join(invalid, "; ")
-		}
-	}
-
-	d.Status.Triggered = triggered
-	d.Status.ObservedGeneration = d.Generation
-	ready := metav1.ConditionTrue
-	if reason == v1alpha1.ReasonInvalidSpec {
-		ready = metav1.ConditionFalse
-		meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{
-			Type: v1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: msg,
-			ObservedGeneration: d.Generation,
-		})
-	}
-	meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{
-		Type: v1alpha1.ConditionReady, Status: ready, Reason: reason, Message: msg,
-		ObservedGeneration: d.Generation,
-	})
-	if err := r.Client.Status().Update(ctx, &d); err != nil {
-		return ctrl.Result{}, fmt.Errorf("update delivery %s status: %w", d.Name, err)
 	}
 	return ctrl.Result{}, nil
+}
+
+// push handles a push to a branch: one deploy run per Application tracking it, cancelling the
+// runs it supersedes, or none when a newer push of the branch already ran.
+func (r *Reconciler) push(ctx context.Context, d *v1alpha1.Delivery) (*outcome, error) {
+	out := &outcome{}
+	switch {
+	case !strings.HasPrefix(d.Spec.Ref, "refs/heads/"):
+		return out.ignore(v1alpha1.ReasonIgnored, fmt.Sprintf("ref %s is not a branch", d.Spec.Ref)), nil
+	case event.IsZeroSHA(d.Spec.After):
+		return out.ignore(v1alpha1.ReasonIgnored, "the branch was deleted"), nil
+	}
+	apps, err := r.matchingApps(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if len(apps) == 0 {
+		return out.ignore(v1alpha1.ReasonNoApplication, fmt.Sprintf("no Application in namespace %s tracks %s branch %s",
+			d.Namespace, d.Spec.RepoURL, strings.TrimPrefix(d.Spec.Ref, "refs/heads/"))), nil
+	}
+	for i := range apps {
+		app := &apps[i]
+		pr, err := DeployRun(ctx, d, app, r.Config)
+		if err != nil {
+			// A spec Tekton rejects will not get better by retrying: record why and go on
+			// with the other Applications.
+			r.logger().Warn("pipeline run not created", "delivery", d.Name, "application", app.Name, "err", err)
+			out.add(app.Name, FlowDeploy, "", v1alpha1.ReasonInvalidSpec, err.Error())
+			continue
+		}
+		newer, err := r.supersedeBranchRuns(ctx, d, app)
+		if err != nil {
+			return nil, err
+		}
+		if newer != "" {
+			out.add(app.Name, FlowDeploy, "", v1alpha1.ReasonSuperseded, "a newer push of the branch already has run "+newer+"; this older delivery starts nothing")
+			continue
+		}
+		if err := r.createRun(ctx, app, pr); err != nil {
+			return nil, err
+		}
+		r.logger().Info("pipeline run triggered", "delivery", d.Name, "application", app.Name, "pipelineRun", pr.Name)
+		out.run(app.Name, FlowDeploy, pr.Name)
+		out.admit(app)
+	}
+	return out, nil
+}
+
+// supersedeBranchRuns applies cancel-in-progress to a push: it cancels the Application's
+// unfinished deploy runs of the same branch that the Delivery supersedes, unless some run of the
+// branch (finished or not, but not cancelled) is newer than the Delivery, whose name it then
+// returns and cancels nothing.
+func (r *Reconciler) supersedeBranchRuns(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Application) (string, error) {
+	var list tektonv1.PipelineRunList
+	if err := r.reader().List(ctx, &list, client.InNamespace(app.Namespace), client.MatchingLabels{
+		v1alpha1.LabelApplication: app.Name, v1alpha1.LabelFlow: FlowDeploy, v1alpha1.LabelRefHash: refHash(d.Spec.Ref),
+	}); err != nil {
+		return "", fmt.Errorf("list runs of %s %s: %w", app.Name, d.Spec.Ref, err)
+	}
+	u := deliveryUpdate(d)
+	var older []*tektonv1.PipelineRun
+	for i := range list.Items {
+		pr := &list.Items[i]
+		if pr.Labels[v1alpha1.LabelDelivery] == d.Name || isCancelled(pr) || pr.Annotations[v1alpha1.AnnotationRef] != d.Spec.Ref {
+			continue
+		}
+		if !supersedes(u, runUpdate(pr)) {
+			return pr.Name, nil
+		}
+		if inFlight(pr) {
+			older = append(older, pr)
+		}
+	}
+	reason := fmt.Sprintf("superseded by push %s of %s (delivery %s)", short(d.Spec.After), d.Spec.Ref, d.Name)
+	for _, pr := range older {
+		if err := r.cancelRun(ctx, pr, d.Name, reason); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
 }
 
 func (r *Reconciler) logger() *slog.Logger {
@@ -147,25 +205,40 @@ func (r *Reconciler) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// matchingApps lists the Applications in the Delivery's namespace whose repository and branch
-// match the push.
-func (r *Reconciler) matchingApps(ctx context.Context, d *v1alpha1.Delivery) ([]v1alpha1.Application, error) {
+// repoApps lists the Applications in the Delivery's namespace that watch its provider and
+// repository, in name order.
+func (r *Reconciler) repoApps(ctx context.Context, d *v1alpha1.Delivery) ([]v1alpha1.Application, error) {
 	var list v1alpha1.ApplicationList
 	if err := r.Client.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
 		return nil, fmt.Errorf("list applications: %w", err)
 	}
-	branch := strings.TrimPrefix(d.Spec.Ref, "refs/heads/")
 	want := v1alpha1.NormalizeRepoURL(d.Spec.RepoURL)
 	var out []v1alpha1.Application
 	for _, a := range list.Items {
 		if a.DeletionTimestamp != nil || a.Spec.Source.Provider != d.Spec.Provider {
 			continue
 		}
-		if v1alpha1.NormalizeRepoURL(a.Spec.Source.RepoURL) == want && a.TrackedBranch() == branch {
+		if v1alpha1.NormalizeRepoURL(a.Spec.Source.RepoURL) == want {
 			out = append(out, a)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// matchingApps lists the Applications whose repository and tracked branch match the push.
+func (r *Reconciler) matchingApps(ctx context.Context, d *v1alpha1.Delivery) ([]v1alpha1.Application, error) {
+	all, err := r.repoApps(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	branch := strings.TrimPrefix(d.Spec.Ref, "refs/heads/")
+	var out []v1alpha1.Application
+	for _, a := range all {
+		if a.TrackedBranch() == branch {
+			out = append(out, a)
+		}
+	}
 	return out, nil
 }
 
@@ -206,17 +279,21 @@ func DeployRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Applicat
 	for k, v := range app.Spec.Build.Params {
 		params[k] = v
 	}
-	names := make([]string, 0, len(params))
-	for k := range params {
-		names = append(names, k)
+	pr := newRun(RunName(app.Name, d.Name, FlowDeploy), pipelines.Deploy, app, d, params, cfg)
+	pr.Labels[v1alpha1.LabelSHA] = d.Spec.After
+	pr.Labels[v1alpha1.LabelFlow] = FlowDeploy
+	pr.Labels[v1alpha1.LabelRefHash] = refHash(d.Spec.Ref)
+	pr.Annotations[v1alpha1.AnnotationRef] = d.Spec.Ref
+	pr.Annotations[v1alpha1.AnnotationBefore] = d.Spec.Before
+	if err := validateRun(ctx, pr); err != nil {
+		return nil, fmt.Errorf("application %s: %w", app.Name, err)
 	}
-	sort.Strings(names)
-	var ps tektonv1.Params
-	for _, k := range names {
-		ps = append(ps, tektonv1.Param{Name: k, Value: *tektonv1.NewStructuredValues(params[k])})
-	}
+	return pr, nil
+}
 
-	name := RunName(app.Name, d.Name, FlowDeploy)
+// newRun is the PipelineRun skeleton both flows share: created pending, so that the
+// Application's queue starts it when a slot is free.
+func newRun(name, pipeline string, app *v1alpha1.Application, d *v1alpha1.Delivery, params map[string]string, cfg Config) *tektonv1.PipelineRun {
 	pr := &tektonv1.PipelineRun{
 		TypeMeta: metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "PipelineRun"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -225,13 +302,14 @@ func DeployRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Applicat
 			Labels: map[string]string{
 				v1alpha1.LabelApplication: app.Name,
 				v1alpha1.LabelDelivery:    d.Name,
-				v1alpha1.LabelSHA:         d.Spec.After,
-				v1alpha1.LabelFlow:        FlowDeploy,
+				v1alpha1.LabelQueued:      "true",
 			},
+			Annotations: map[string]string{v1alpha1.AnnotationReceivedAt: receivedAtAnnotation(d)},
 		},
 		Spec: tektonv1.PipelineRunSpec{
-			PipelineRef: &tektonv1.PipelineRef{Name: pipelines.Deploy},
-			Params:      ps,
+			PipelineRef: &tektonv1.PipelineRef{Name: pipeline},
+			Params:      sortedParams(params),
+			Status:      tektonv1.PipelineRunSpecStatusPending,
 			Workspaces: []tektonv1.WorkspaceBinding{
 				{Name: "source", EmptyDir: &corev1EmptyDir},
 				{Name: "cache", PersistentVolumeClaim: &corev1PVC},
@@ -239,12 +317,9 @@ func DeployRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Applicat
 		},
 	}
 	if cfg.Executor == ExecutorLocal {
-		pr.Annotations = map[string]string{v1alpha1.AnnotationExecutor: ExecutorLocal}
+		pr.Annotations[v1alpha1.AnnotationExecutor] = ExecutorLocal
 	}
-	if err := validateRun(ctx, pr); err != nil {
-		return nil, fmt.Errorf("application %s: %w", app.Name, err)
-	}
-	return pr, nil
+	return pr
 }
 
 func orDefault(s, def string) string {
