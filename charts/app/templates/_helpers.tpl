@@ -25,28 +25,60 @@ slipway.dev/env: {{ .Values.env }}
 {{- end }}
 {{- end -}}
 
-{{/* app.selectorLabels select one service's pods; they never change once deployed. */}}
-{{- define "app.selectorLabels" -}}
-app.kubernetes.io/name: {{ .svc.name }}
-app.kubernetes.io/instance: {{ include "app.instance" .root }}
+{{/* app.instanceSelector selects every pod of the application in this environment. */}}
+{{- define "app.instanceSelector" -}}
+app.kubernetes.io/instance: {{ include "app.instance" . }}
 {{- end -}}
 
-{{/* app.labels are one service's labels. Call with (dict "root" $ "svc" $svc). */}}
+{{/* app.selectorLabels select one component's pods; they never change once deployed. */}}
+{{- define "app.selectorLabels" -}}
+app.kubernetes.io/name: {{ .c.name }}
+{{ include "app.instanceSelector" .root }}
+{{- end -}}
+
+{{/*
+app.labels are one component's labels. Call with (dict "root" $ "c" $component "kind"
+"service"|"worker").
+*/}}
 {{- define "app.labels" -}}
-app.kubernetes.io/name: {{ .svc.name }}
-app.kubernetes.io/component: service
+app.kubernetes.io/name: {{ .c.name }}
+app.kubernetes.io/component: {{ .kind }}
 {{ include "app.commonLabels" .root }}
 {{- end -}}
 
-{{/* app.probe is a probe on the service's health path, or on its port without one. */}}
+{{/* app.meta is one component's object metadata. */}}
+{{- define "app.meta" -}}
+name: {{ .c.name }}
+namespace: {{ .root.Release.Namespace }}
+labels:
+  {{- include "app.labels" . | nindent 2 }}
+{{- end -}}
+
+{{/*
+app.probe is an HTTP probe on a path, or a TCP probe without one, on the probe's port or the
+container's named port. Call with (dict "p" $probe "settings" $defaults).
+*/}}
 {{- define "app.probe" -}}
-{{- if .svc.healthPath }}
+{{- $port := .p.port | default "http" }}
+{{- if .p.path }}
 httpGet:
-  path: {{ .svc.healthPath }}
-  port: http
+  path: {{ .p.path }}
+  port: {{ $port }}
 {{- else }}
 tcpSocket:
-  port: http
+  port: {{ $port }}
 {{- end }}
-{{- toYaml .settings | nindent 0 }}
+{{- $settings := deepCopy .settings }}
+{{- if .p.initialDelaySeconds }}
+{{- $_ := set $settings "initialDelaySeconds" .p.initialDelaySeconds }}
+{{- end }}
+{{- toYaml $settings | nindent 0 }}
+{{- end -}}
+
+{{/* app.components is the list of every component, as dicts of kind and values. */}}
+{{- define "app.components" -}}
+{{- $out := list }}
+{{- range .Values.services }}{{ $out = append $out (dict "kind" "service" "c" .) }}{{ end }}
+{{- range .Values.workers }}{{ $out = append $out (dict "kind" "worker" "c" .) }}{{ end }}
+{{- toJson $out }}
 {{- end -}}
