@@ -7,14 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"strings"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"knative.dev/pkg/apis"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
+	"slipway.dev/slipway/engine/tektonexec"
 )
 
 // Reconciler turns finished deploy PipelineRuns into Releases.
@@ -62,8 +60,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, &pr); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	cond := pr.Status.GetCondition(apis.ConditionSucceeded)
-	if cond == nil || cond.Status == corev1.ConditionUnknown {
+	out := tektonexec.OutcomeOf(&pr)
+	if !out.Done() {
 		return ctrl.Result{}, nil
 	}
 	appName := pr.Labels[v1alpha1.LabelApplication]
@@ -72,15 +70,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	log := r.logger().With("application", appName, "pipelineRun", pr.Name)
-	if cond.Status == corev1.ConditionFalse {
+	switch out.Phase {
+	case tektonexec.Cancelled:
+		// Cancelled runs were superseded by a newer push or stopped by a user: nothing to
+		// release, and nothing wrong with the Application.
+		log.Info("pipeline run cancelled", "message", out.Message)
+		return ctrl.Result{}, nil
+	case tektonexec.TimedOut:
+		return ctrl.Result{}, r.markApp(ctx, &app, metav1.ConditionFalse, v1alpha1.ReasonTimedOut,
+			fmt.Sprintf("pipeline run %s timed out: %s; see `slipway logs %s`, and raise the timeout if the build needs longer", pr.Name, out.Message, pr.Name))
+	case tektonexec.Failed:
 		return ctrl.Result{}, r.markApp(ctx, &app, metav1.ConditionFalse, v1alpha1.ReasonFailed,
-			fmt.Sprintf("pipeline run %s failed: %s; see `slipway logs %s`", pr.Name, cond.Message, pr.Name))
+			fmt.Sprintf("pipeline run %s failed: %s; see `slipway logs %s`", pr.Name, out.Message, pr.Name))
 	}
 
-	results := map[string]string{}
-	for _, res := range pr.Status.Results {
-		results[res.Name] = strings.TrimSpace(res.Value.StringVal)
-	}
+	results := out.Results
 	image, sha := results["IMAGE_URL"], results["COMMIT"]
 	if sha == "" {
 		sha = pr.Labels[v1alpha1.LabelSHA]

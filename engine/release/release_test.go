@@ -1,6 +1,7 @@
 package release_test
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"os"
@@ -88,6 +89,8 @@ func TestReconcileOutcomes(t *testing.T) {
 		wantRelease string                 // name of the Release, "" for none
 		wantReady   metav1.ConditionStatus // the Application's Ready condition, "" for none
 		wantMessage []string
+		reason      string // Tekton's reason for a failed run, default Failed
+		wantReason  string // the Ready condition's reason, default Failed
 	}{
 		{name: "not started"},
 		{name: "running", status: corev1.ConditionUnknown},
@@ -102,16 +105,24 @@ func TestReconcileOutcomes(t *testing.T) {
 			wantMessage: []string{"pipeline run app-3-deploy failed: build broke", "slipway logs app-3-deploy"},
 		},
 		{
+			name: "cancelled (superseded) is no failure", status: corev1.ConditionFalse, reason: "Cancelled",
+		},
+		{
+			name: "timed out", status: corev1.ConditionFalse, reason: "PipelineRunTimeout",
+			wantReady: metav1.ConditionFalse, wantReason: v1alpha1.ReasonTimedOut,
+			wantMessage: []string{"timed out: build broke", "raise the timeout"},
+		},
+		{
 			name: "image by tag", status: corev1.ConditionTrue,
 			results:     map[string]string{"IMAGE_URL": "127.0.0.1:5000/apps/acme/hello:latest", "COMMIT": sha},
 			wantReady:   metav1.ConditionFalse,
-			wantMessage: []string{"app-4-deploy", `IMAGE_URL result "127.0.0.1:5000/apps/acme/hello:latest" is not an image pinned by digest`},
+			wantMessage: []string{"app-6-deploy", `IMAGE_URL result "127.0.0.1:5000/apps/acme/hello:latest" is not an image pinned by digest`},
 		},
 		{
 			name: "no image", status: corev1.ConditionTrue,
 			results:     map[string]string{"COMMIT": sha},
 			wantReady:   metav1.ConditionFalse,
-			wantMessage: []string{"app-5-deploy", `IMAGE_URL result "" is not an image pinned by digest`},
+			wantMessage: []string{"app-7-deploy", `IMAGE_URL result "" is not an image pinned by digest`},
 		},
 	}
 	for i, tt := range tests {
@@ -121,6 +132,14 @@ func TestReconcileOutcomes(t *testing.T) {
 			pr := createRun(t, c, ns, appName+"-deploy", appName)
 			if tt.status != "" {
 				finishRun(t, c, pr, tt.status, tt.results)
+			}
+			if tt.reason != "" {
+				cond := pr.Status.GetCondition(apis.ConditionSucceeded)
+				cond.Reason = tt.reason
+				pr.Status.SetCondition(cond)
+				if err := c.Status().Update(t.Context(), pr); err != nil {
+					t.Fatal(err)
+				}
 			}
 			reconcile(t, r, pr)
 
@@ -146,8 +165,9 @@ func TestReconcileOutcomes(t *testing.T) {
 				}
 				return
 			}
-			if ready == nil || ready.Status != tt.wantReady || ready.Reason != v1alpha1.ReasonFailed {
-				t.Fatalf("application Ready = %+v, want %s/%s", ready, tt.wantReady, v1alpha1.ReasonFailed)
+			wantReason := cmp.Or(tt.wantReason, v1alpha1.ReasonFailed)
+			if ready == nil || ready.Status != tt.wantReady || ready.Reason != wantReason {
+				t.Fatalf("application Ready = %+v, want %s/%s", ready, tt.wantReady, wantReason)
 			}
 			for _, w := range tt.wantMessage {
 				if !strings.Contains(ready.Message, w) {

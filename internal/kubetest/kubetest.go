@@ -76,6 +76,15 @@ func (s *Server) Namespace(t *testing.T) (client.Client, string) {
 	return c, ns.Name
 }
 
+// Config returns the server's admin rest.Config; call it after Namespace.
+func (s *Server) Config(t *testing.T) *rest.Config {
+	t.Helper()
+	if s.cfg == nil {
+		t.Fatal("kubetest: Config called before Namespace started the server")
+	}
+	return rest.CopyConfig(s.cfg)
+}
+
 // Scheme returns a scheme with Kubernetes', Tekton's and Slipway's types.
 func Scheme(t testing.TB) *runtime.Scheme {
 	t.Helper()

@@ -19,6 +19,8 @@ const (
 	ReasonSucceeded = "Succeeded"
 	// ReasonFailed means the work finished with an error.
 	ReasonFailed = "Failed"
+	// ReasonTimedOut means the work was stopped by a timeout.
+	ReasonTimedOut = "TimedOut"
 	// ReasonNoApplication means no Application tracks the delivery's repository and ref.
 	ReasonNoApplication = "NoApplication"
 	// ReasonIgnored means the delivery needs no work (for example a ping or a branch delete).
