@@ -1,0 +1,12 @@
+plugins {
+    application
+    id("java")
+}
+
+repositories {
+    mavenCentral()
+}
+
+application {
+    mainClass.set("com.example.App")
+}
