@@ -17,15 +17,15 @@ const maxGoScan = 200
 
 // webImports mark a Go program that serves HTTP, with the framework each names.
 var webImports = map[string]string{
-	"net/http":                      "",
-	"github.com/gin-gonic/gin":       "gin",
-	"github.com/labstack/echo/v4":    "echo",
-	"github.com/gofiber/fiber/v2":    "fiber",
-	"github.com/gofiber/fiber/v3":    "fiber",
-	"github.com/go-chi/chi/v5":       "chi",
-	"github.com/gorilla/mux":         "gorilla/mux",
-	"google.golang.org/grpc":         "grpc",
-	"connectrpc.com/connect":         "connect",
+	"net/http":                    "",
+	"github.com/gin-gonic/gin":    "gin",
+	"github.com/labstack/echo/v4": "echo",
+	"github.com/gofiber/fiber/v2": "fiber",
+	"github.com/gofiber/fiber/v3": "fiber",
+	"github.com/go-chi/chi/v5":    "chi",
+	"github.com/gorilla/mux":      "gorilla/mux",
+	"google.golang.org/grpc":      "grpc",
+	"connectrpc.com/connect":      "connect",
 }
 
 // goPortRE finds a port literal in Go source: ":8080", or port = "8080".

@@ -12,9 +12,9 @@ import (
 // pom is the part of a Maven pom.xml detection reads.
 type pom struct {
 	XMLName    xml.Name `xml:"project"`
-	ArtifactID string `xml:"artifactId"`
-	Version    string `xml:"version"`
-	Packaging  string `xml:"packaging"`
+	ArtifactID string   `xml:"artifactId"`
+	Version    string   `xml:"version"`
+	Packaging  string   `xml:"packaging"`
 	Parent     struct {
 		GroupID    string `xml:"groupId"`
 		ArtifactID string `xml:"artifactId"`

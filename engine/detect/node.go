@@ -145,4 +145,3 @@ func jsonKeyLine(data []byte, key string) int {
 	}
 	return bytes.Count(data[:i], []byte("\n")) + 1
 }
-
