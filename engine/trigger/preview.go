@@ -95,6 +95,15 @@ func (r *Reconciler) pullRequest(ctx context.Context, d *v1alpha1.Delivery) (*ou
 func (r *Reconciler) runPreviewIfAllowed(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Application, p *v1alpha1.Preview, out *outcome) error {
 	v := previewVerdict(app, p)
 	if !v.run {
+		// The runs of earlier heads build code nobody wants any more.
+		k, err := r.cancelPullRequestRuns(ctx, app, p.Spec.PullRequest, d.Name,
+			fmt.Sprintf("pull request #%d moved to head %s (delivery %s)", p.Spec.PullRequest, short(p.Spec.HeadSHA), d.Name))
+		if err != nil {
+			return err
+		}
+		if k > 0 {
+			out.admit(app)
+		}
 		out.add(app.Name, FlowPreview, "", v.reason, v.msg)
 		return r.setPreviewReady(ctx, p, v.reason, v.msg)
 	}
