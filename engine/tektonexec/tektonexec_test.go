@@ -3,9 +3,11 @@ package tektonexec_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,4 +240,28 @@ func TestWaitDeleted(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("Wait did not return after the run was deleted")
 	}
+}
+
+// BenchmarkSubmit is the PipelineRun creation rate through Tekton's clientset against a real
+// API server with Tekton's CRDs, from 8 concurrent submitters.
+func BenchmarkSubmit(b *testing.B) {
+	_, ns := apiServer.Namespace(b)
+	cfg := apiServer.Config(b)
+	cfg.QPS, cfg.Burst = 1000, 1000
+	ex, err := tektonexec.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	b.SetParallelism(4) // 4 x GOMAXPROCS(2) submitters
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := ex.Submit(b.Context(), run(ns, fmt.Sprintf("bench-%d", next.Add(1)))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
 }

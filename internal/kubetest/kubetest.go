@@ -56,7 +56,7 @@ func (s *Server) Run(m *testing.M) int {
 
 // Namespace starts the server on first use and returns a client for it and a new namespace.
 // Under -short it skips the test.
-func (s *Server) Namespace(t *testing.T) (client.Client, string) {
+func (s *Server) Namespace(t testing.TB) (client.Client, string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a local kube-apiserver; skipped with -short")
@@ -77,7 +77,7 @@ func (s *Server) Namespace(t *testing.T) (client.Client, string) {
 }
 
 // Config returns the server's admin rest.Config; call it after Namespace.
-func (s *Server) Config(t *testing.T) *rest.Config {
+func (s *Server) Config(t testing.TB) *rest.Config {
 	t.Helper()
 	if s.cfg == nil {
 		t.Fatal("kubetest: Config called before Namespace started the server")
