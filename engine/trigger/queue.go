@@ -57,7 +57,7 @@ func (q queueReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		// Runs of a deleted Application are garbage-collected with it.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	return ctrl.Result{}, q.r.admit(ctx, &app)
+	return ctrl.Result{}, q.r.Admit(ctx, &app)
 }
 
 func (r *Reconciler) setupQueue(mgr ctrl.Manager) error {
@@ -93,10 +93,10 @@ func queued(pr *tektonv1.PipelineRun) bool {
 	return pr.IsPending() && !pr.IsDone() && pr.Labels[v1alpha1.LabelQueued] == "true"
 }
 
-// admit starts an Application's queued runs, first in first out, while it has free slots, and
+// Admit starts an Application's queued runs, first in first out, while it has free slots, and
 // writes the positions of those still waiting onto their Deliveries. It reads the runs from the
 // API server, not a cache, so that a slot is never handed out twice.
-func (r *Reconciler) admit(ctx context.Context, app *v1alpha1.Application) error {
+func (r *Reconciler) Admit(ctx context.Context, app *v1alpha1.Application) error {
 	defer r.locks.lock(client.ObjectKeyFromObject(app))()
 	var list tektonv1.PipelineRunList
 	if err := r.reader().List(ctx, &list, client.InNamespace(app.Namespace),

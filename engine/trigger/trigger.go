@@ -111,7 +111,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	for _, app := range out.admits {
-		if err := r.admit(ctx, app); err != nil {
+		if err := r.Admit(ctx, app); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
