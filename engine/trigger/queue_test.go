@@ -18,7 +18,10 @@ import (
 )
 
 // push is one push to main of the cancel-in-progress scenarios.
-type push struct{ before, after string; at int }
+type push struct {
+	before, after string
+	at            int
+}
 
 func (p push) delivery(ns string, i int) *v1alpha1.Delivery {
 	d := sampleDelivery(ns, fmt.Sprintf("github-push-%d", i))
