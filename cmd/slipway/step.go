@@ -20,7 +20,7 @@ func newStepCmd() *cobra.Command {
 		Short:  "Run one step of a Slipway catalog task",
 		Hidden: true,
 	}
-	cmd.AddCommand(newGitCloneStep(), newGoBuildStep(), newReportStatusStep())
+	cmd.AddCommand(newGitCloneStep(), newGoBuildStep(), newReportStatusStep(), newRecordImageStep(), newReadImageStep())
 	return cmd
 }
 

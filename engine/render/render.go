@@ -53,12 +53,10 @@ func renderChart(in Input) ([]manifest.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render %s/%s: %w", in.App, in.Env, err)
 	}
-	caps := common.DefaultCapabilities.Copy()
-	kv, err := common.ParseKubeVersion(KubeVersion)
+	caps, err := capabilities()
 	if err != nil {
-		return nil, fmt.Errorf("render: parse kube version: %w", err)
+		return nil, fmt.Errorf("render: %w", err)
 	}
-	caps.KubeVersion = *kv
 	// The render values are built here rather than with Helm's chartutil helpers: those also
 	// validate values against JSON schemas, which the input validation above already covers.
 	acc, err := ci.NewAccessor(chrt)
