@@ -174,10 +174,14 @@ func printDeliveries(ctx context.Context, c client.Client, ns string, w io.Write
 			runs = append(runs, t.PipelineRun)
 		}
 		status, msg := ready(d.Status.Conditions)
+		queue := "-"
+		if q := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionQueued); q != nil && q.Status == metav1.ConditionTrue {
+			queue = q.Message
+		}
 		rows = append(rows, []string{d.Name, d.Spec.Provider, d.Spec.Event, orDash(d.Spec.Ref), orDash(short(d.Spec.After, 12)),
-			orDash(strings.Join(runs, ",")), status, age(d.Spec.ReceivedAt), msg})
+			orDash(strings.Join(runs, ",")), status, queue, age(d.Spec.ReceivedAt), msg})
 	}
-	return table(w, "NAME\tPROVIDER\tEVENT\tREF\tSHA\tPIPELINERUNS\tSTATUS\tAGE\tMESSAGE", rows)
+	return table(w, "NAME\tPROVIDER\tEVENT\tREF\tSHA\tPIPELINERUNS\tSTATUS\tQUEUE\tAGE\tMESSAGE", rows)
 }
 
 func printReleases(ctx context.Context, c client.Client, ns string, w io.Writer) error {
