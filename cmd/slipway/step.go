@@ -21,6 +21,7 @@ func newStepCmd() *cobra.Command {
 		Hidden: true,
 	}
 	cmd.AddCommand(newGitCloneStep(), newGoBuildStep(), newReportStatusStep(), newRecordImageStep(), newReadImageStep())
+	cmd.AddCommand(newDetectStep())
 	return cmd
 }
 
