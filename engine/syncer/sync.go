@@ -55,6 +55,9 @@ type Result struct {
 	Resources []ResourceResult
 	// Health is the worst health of the applied resources; empty if nothing was applied.
 	Health Health
+	// LiveReads is how many objects were read from the API server to assess health; the rest
+	// came from the cluster cache.
+	LiveReads int
 	// Started is when the sync began, and Duration how long it took.
 	Started  time.Time
 	Duration time.Duration
@@ -130,12 +133,19 @@ func (s *Syncer) syncOnce(ctx context.Context, t Target, r *Result) error {
 		}
 		mark(o, t.Name)
 	}
-	res, err := s.engine.Sync(ctx, objs, func(rc *cache.Resource) bool {
-		info, ok := rc.Info.(*resourceInfo)
-		return ok && info.target == t.Name
-	}, rev, t.Namespace, s.syncOptions()...)
-	r.Resources = s.results(ctx, res)
+	isManaged := func(rc *cache.Resource) bool { return targetOf(rc) == t.Name }
+	s.mu.Lock()
+	prev := s.last[t.Name]
+	s.mu.Unlock()
+	res, err := s.apply(ctx, objs, isManaged, rev, t.Namespace)
+	// A sync of the revision the last successful sync applied changes nothing (or repairs
+	// drift), so the cluster cache is current and every health comes from it.
+	cached, _ := s.cache.GetManagedLiveObjs(objs, isManaged)
+	r.Resources, r.LiveReads = s.results(ctx, res, cached, prev.ok && prev.revision == rev)
 	r.Health = worst(r.Resources)
+	s.mu.Lock()
+	s.last[t.Name] = outcome{revision: rev, health: r.Health, ok: err == nil && !failed(r.Resources)}
+	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", shortRev(rev), err)
 	}
@@ -189,13 +199,17 @@ func mark(obj *unstructured.Unstructured, target string) {
 	obj.SetAnnotations(a)
 }
 
-// results converts gitops-engine's results and assesses the health of each live object.
-func (s *Syncer) results(ctx context.Context, res []common.ResourceSyncResult) []ResourceResult {
+// results converts gitops-engine's results and assesses the health of each live object. The
+// live object comes from the cluster cache, except for workloads after a sync of a new
+// revision: the cache may not have seen the apply yet, and a rollout that has not started
+// would look Healthy. Those, and objects the cache does not hold, are read from the API
+// server; reads counts them.
+func (s *Syncer) results(ctx context.Context, res []common.ResourceSyncResult, cached map[kube.ResourceKey]*unstructured.Unstructured, cacheIsCurrent bool) (out []ResourceResult, reads int) {
 	gvrs := map[schema.GroupKind]kube.APIResourceInfo{}
 	for _, info := range s.cache.GetAPIResources() {
 		gvrs[info.GroupKind] = info
 	}
-	out := make([]ResourceResult, 0, len(res))
+	out = make([]ResourceResult, 0, len(res))
 	for _, rs := range res {
 		k := rs.ResourceKey
 		rr := ResourceResult{
@@ -207,36 +221,49 @@ func (s *Syncer) results(ctx context.Context, res []common.ResourceSyncResult) [
 			rr.Namespace = ""
 		}
 		if rr.Status == StatusSynced {
-			rr.Health, rr.HealthMessage = s.health(ctx, gvrs, rr)
+			live := cached[kube.NewResourceKey(rr.Group, rr.Kind, rr.Namespace, rr.Name)]
+			if live == nil || !cacheIsCurrent && rollsOut[schema.GroupKind{Group: rr.Group, Kind: rr.Kind}] {
+				live = nil
+				reads++
+			}
+			rr.Health, rr.HealthMessage = s.health(ctx, gvrs, rr, live)
 		}
 		out = append(out, rr)
 	}
-	return out
+	return out, reads
 }
 
-// health reads the live object and assesses it. It reads from the API server rather than the
-// cluster cache, which may not have seen the apply yet.
-func (s *Syncer) health(ctx context.Context, gvrs map[schema.GroupKind]kube.APIResourceInfo, rr ResourceResult) (Health, string) {
-	info, ok := gvrs[schema.GroupKind{Group: rr.Group, Kind: rr.Kind}]
-	if !ok {
-		return HealthUnknown, "unknown resource type"
-	}
-	gvr := info.GroupVersionResource
-	if rr.Version != "" {
-		gvr.Version = rr.Version
-	}
-	var live *unstructured.Unstructured
-	var err error
-	if info.Meta.Namespaced {
-		live, err = s.dyn.Resource(gvr).Namespace(rr.Namespace).Get(ctx, rr.Name, metav1.GetOptions{})
-	} else {
-		live, err = s.dyn.Resource(gvr).Get(ctx, rr.Name, metav1.GetOptions{})
-	}
-	switch {
-	case apierrors.IsNotFound(err):
-		return HealthMissing, "not found after sync"
-	case err != nil:
-		return HealthUnknown, err.Error()
+// rollsOut are the kinds whose health follows a rollout that an apply starts.
+var rollsOut = map[schema.GroupKind]bool{
+	{Group: "apps", Kind: "Deployment"}: true, {Group: "apps", Kind: "StatefulSet"}: true,
+	{Group: "apps", Kind: "DaemonSet"}: true, {Group: "apps", Kind: "ReplicaSet"}: true,
+	{Group: "batch", Kind: "Job"}: true, {Group: "", Kind: "Pod"}: true,
+	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}: true,
+}
+
+// health assesses live, or if it is nil the object read from the API server.
+func (s *Syncer) health(ctx context.Context, gvrs map[schema.GroupKind]kube.APIResourceInfo, rr ResourceResult, live *unstructured.Unstructured) (Health, string) {
+	if live == nil {
+		info, ok := gvrs[schema.GroupKind{Group: rr.Group, Kind: rr.Kind}]
+		if !ok {
+			return HealthUnknown, "unknown resource type"
+		}
+		gvr := info.GroupVersionResource
+		if rr.Version != "" {
+			gvr.Version = rr.Version
+		}
+		var err error
+		if info.Meta.Namespaced {
+			live, err = s.dyn.Resource(gvr).Namespace(rr.Namespace).Get(ctx, rr.Name, metav1.GetOptions{})
+		} else {
+			live, err = s.dyn.Resource(gvr).Get(ctx, rr.Name, metav1.GetOptions{})
+		}
+		switch {
+		case apierrors.IsNotFound(err):
+			return HealthMissing, "not found after sync"
+		case err != nil:
+			return HealthUnknown, err.Error()
+		}
 	}
 	hs, err := health.GetResourceHealth(live, nil)
 	switch {
@@ -246,6 +273,16 @@ func (s *Syncer) health(ctx context.Context, gvrs map[schema.GroupKind]kube.APIR
 		return "", ""
 	}
 	return Health(hs.Status), hs.Message
+}
+
+// failed reports whether any resource failed to sync.
+func failed(rs []ResourceResult) bool {
+	for _, r := range rs {
+		if r.Status == StatusSyncFailed {
+			return true
+		}
+	}
+	return false
 }
 
 // worst is the least healthy of rs, or empty if none has a health.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/argoproj/argo-cd/gitops-engine/pkg/cache"
-	"github.com/argoproj/argo-cd/gitops-engine/pkg/engine"
 	"github.com/argoproj/argo-cd/gitops-engine/pkg/utils/kube"
 	"github.com/argoproj/argo-cd/gitops-engine/pkg/utils/tracing"
 	"github.com/go-logr/logr"
@@ -118,19 +117,30 @@ func WithTargets(ts ...Target) Option { return func(o *options) { o.targets = ts
 
 // Syncer keeps one gitops-engine cluster cache for one cluster and syncs targets into it.
 type Syncer struct {
-	src    Source
-	opts   options
-	log    *slog.Logger
-	elog   logr.Logger // gitops-engine's
-	cache  cache.ClusterCache
-	engine engine.GitOpsEngine
-	dyn    dynamic.Interface
-	sem    chan struct{}
+	src     Source
+	opts    options
+	log     *slog.Logger
+	elog    logr.Logger // gitops-engine's
+	cache   cache.ClusterCache
+	cfg     *rest.Config
+	kubectl *kube.KubectlCmd
+	dyn     dynamic.Interface
+	sem     chan struct{}
 
 	mu      sync.Mutex
 	targets map[string]Target
 	nudges  map[string]chan struct{}
+	last    map[string]outcome // last sync of each target, for health reads and event nudges
 	changed chan struct{}
+
+	unsubscribe cache.Unsubscribe
+}
+
+// outcome is what the last sync of a target found.
+type outcome struct {
+	revision string
+	health   Health
+	ok       bool
 }
 
 // resourceInfo is what the cluster cache remembers about every object it watches.
@@ -176,13 +186,16 @@ func New(cfg *rest.Config, src Source, opts ...Option) (*Syncer, error) {
 		log:     o.log,
 		elog:    elog,
 		cache:   cc,
-		engine:  engine.NewEngine(cfg, cc, engine.WithLogr(elog), engine.WithKubectl(kubectl)),
+		cfg:     cfg,
+		kubectl: kubectl,
 		dyn:     dyn,
 		sem:     make(chan struct{}, o.concurrency),
 		targets: map[string]Target{},
 		nudges:  map[string]chan struct{}{},
+		last:    map[string]outcome{},
 		changed: make(chan struct{}, 1),
 	}
+	s.unsubscribe = cc.OnResourceUpdated(s.onResourceUpdated)
 	s.SetTargets(o.targets...)
 	return s, nil
 }
@@ -201,6 +214,11 @@ func (s *Syncer) SetTargets(ts ...Target) {
 	for name := range s.nudges {
 		if _, ok := s.targets[name]; !ok {
 			delete(s.nudges, name)
+		}
+	}
+	for name := range s.last {
+		if _, ok := s.targets[name]; !ok {
+			delete(s.last, name)
 		}
 	}
 	select {
@@ -284,7 +302,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 
 // Close stops the cluster cache's watches. Run calls it on return; call it after using
 // SyncOnce without Run.
-func (s *Syncer) Close() { s.cache.Invalidate() }
+func (s *Syncer) Close() {
+	s.unsubscribe()
+	s.cache.Invalidate()
+}
 
 func (s *Syncer) loop(ctx context.Context, t Target, nudge <-chan struct{}) {
 	tick := time.NewTicker(s.opts.interval)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -269,6 +270,47 @@ func TestSyncer(t *testing.T) {
 		}
 	})
 
+	t.Run("sync waves in order, namespace first", func(t *testing.T) {
+		tgt := Target{Name: "waves-dev", Branch: "main", Dir: "environments/dev/waves", Namespace: "waves-dev"}
+		// File names sort against the waves, so only the annotations can give the order.
+		src.set("main", tgt.Dir, configMapFile("a-late", "2"), configMapFile("b-early", "-1"),
+			configMapFile("c-default", ""), nsFile("waves-dev"))
+		r, err := s.SyncOnce(ctx, tgt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Resources) != 4 {
+			t.Fatalf("results %v, want 4", r.Resources)
+		}
+		// Every object here is written once, so its resourceVersion is the etcd revision of its
+		// creation, which orders creations across kinds.
+		rv := map[string]int{}
+		ns, err := kc.CoreV1().Namespaces().Get(ctx, "waves-dev", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rv["namespace"] = atoi(t, ns.ResourceVersion)
+		for _, name := range []string{"a-late", "b-early", "c-default"} {
+			cm, err := kc.CoreV1().ConfigMaps("waves-dev").Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rv[name] = atoi(t, cm.ResourceVersion)
+		}
+		if !(rv["namespace"] < rv["b-early"] && rv["b-early"] < rv["c-default"] && rv["c-default"] < rv["a-late"]) {
+			t.Errorf("creation order (resourceVersions) %v, want namespace < b-early (wave -1) < c-default (wave 0) < a-late (wave 2)", rv)
+		}
+
+		// The same revision again: nothing changes, so health comes from the cluster cache.
+		r, err = s.SyncOnce(ctx, tgt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.LiveReads != 0 {
+			t.Errorf("resync of an applied revision read %d objects from the API server, want 0 (cluster cache)", r.LiveReads)
+		}
+	})
+
 	t.Run("unpinned image refused, nothing applied", func(t *testing.T) {
 		tgt := Target{Name: "tagged-dev", Branch: "main", Dir: "environments/dev/tagged", Namespace: "tagged-dev"}
 		src.set("main", tgt.Dir, nsFile("tagged-dev"), deploymentFile("tagged-dev", "registry.local/hello:latest", 1))
@@ -351,6 +393,24 @@ func TestSyncer(t *testing.T) {
 			t.Fatal("Run did not return after cancel")
 		}
 	})
+}
+
+func configMapFile(name, wave string) manifest.File {
+	ann := ""
+	if wave != "" {
+		ann = fmt.Sprintf("\n  annotations: {argocd.argoproj.io/sync-wave: %q}", wave)
+	}
+	return manifest.File{Path: "configmap-" + name + ".yaml", Data: fmt.Appendf(nil,
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s%s\ndata: {k: v}\n", name, ann)}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("resourceVersion %q: %v", s, err)
+	}
+	return n
 }
 
 func receive(t *testing.T, ch <-chan Result) Result {
