@@ -38,6 +38,6 @@ Start here:
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newDevCmd(), newGetCmd(), newLogsCmd(), newRenderCmd(), newStepCmd(), newDetectCmd())
+	root.AddCommand(newDevCmd(), newGetCmd(), newLogsCmd(), newRenderCmd(), newStepCmd(), newDetectCmd(), newSandboxExecCmd())
 	return root
 }
