@@ -46,7 +46,7 @@ func Child() int {
 		Dir:   sp.Dir,
 		Env:   sp.Env,
 		Files: []uintptr{0, 1, 2},
-		Sys:   &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL},
+		Sys:   &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL, Credential: credential(sp)},
 	})
 	if err != nil {
 		return fail(fmt.Errorf("start %s: %w", sp.Args[0], err))
@@ -58,6 +58,15 @@ func Child() int {
 		}
 	}()
 	return reap(pid)
+}
+
+// credential is the command's user: nil keeps the sandbox's root, otherwise sp.UID and sp.GID
+// with no supplementary groups.
+func credential(sp spec) *syscall.Credential {
+	if sp.UID == 0 && sp.GID == 0 {
+		return nil
+	}
+	return &syscall.Credential{Uid: uint32(sp.UID), Gid: uint32(sp.GID)}
 }
 
 // reap waits for every child until pid ends and returns pid's exit code.

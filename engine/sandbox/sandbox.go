@@ -76,6 +76,9 @@ type Config struct {
 	Shift bool
 	// Hostname is the sandbox's host name; default "sandbox".
 	Hostname string
+	// UID and GID are the user and group the command runs as inside the sandbox (0 to Size-1);
+	// default 0, the sandbox's root.
+	UID, GID int
 	// Executable is the binary re-executed with ExecCommand; default the running binary.
 	Executable string
 	// KillGrace is how long the command gets between SIGTERM and SIGKILL once ctx is done
@@ -91,6 +94,8 @@ type spec struct {
 	Dir      string   `json:"dir"`
 	Hostname string   `json:"hostname"`
 	Stage    string   `json:"stage"`
+	UID      int      `json:"uid,omitempty"`
+	GID      int      `json:"gid,omitempty"`
 	// RootFD and SrcFDs are descriptors the child inherits, opened by the parent so that the
 	// child never has to traverse host directories its unprivileged ids may not enter.
 	RootFD int   `json:"rootFD"`
@@ -146,6 +151,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: no command", ErrSetup)
 	case c.Dir != "" && !filepath.IsAbs(c.Dir):
 		return fmt.Errorf("%w: working directory %q is not an absolute path", ErrSetup, c.Dir)
+	case c.UID < 0 || c.UID >= Size || c.GID < 0 || c.GID >= Size:
+		return fmt.Errorf("%w: user %d:%d is outside the sandbox's ids 0-%d", ErrSetup, c.UID, c.GID, Size-1)
 	}
 	if fi, err := os.Stat(c.Root); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%w: root %s is not a directory", ErrSetup, c.Root)
@@ -174,7 +181,7 @@ func (c *Config) validate() error {
 // mount point inside the root. The child attaches the clones in its own mount namespace, so it
 // never has to traverse host directories its unprivileged ids may not enter.
 func (c *Config) openFiles() ([]*os.File, spec, error) {
-	sp := spec{Args: c.Args, Env: c.Env, Dir: c.Dir, Hostname: c.Hostname, Binds: c.Binds}
+	sp := spec{Args: c.Args, Env: c.Env, Dir: c.Dir, Hostname: c.Hostname, Binds: c.Binds, UID: c.UID, GID: c.GID}
 	if sp.Dir == "" {
 		sp.Dir = "/"
 	}

@@ -102,6 +102,32 @@ func TestRootInsideUnprivilegedOutside(t *testing.T) {
 	}
 }
 
+func TestRunsAsChosenUser(t *testing.T) {
+	root := newRoot(t)
+	work := t.TempDir()
+	sub := filepath.Join(work, "ws")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(sub, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	code, out := sh(t, t.Context(), Config{Root: root, Binds: []Bind{{Source: sub}}, Shift: true, Dir: sub, UID: 1000, GID: 1000},
+		`id -u; id -g; touch made-by-user`)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	if f := strings.Fields(out); len(f) < 2 || f[0] != "1000" || f[1] != "1000" {
+		t.Errorf("id inside = %q, want uid 1000 and gid 1000", out)
+	}
+	if uid, gid := owner(t, filepath.Join(sub, "made-by-user")); uid != DefaultBase+1000 || gid != DefaultBase+1000 {
+		t.Errorf("host sees the file owned by %d:%d, want %d:%d", uid, gid, DefaultBase+1000, DefaultBase+1000)
+	}
+	if _, err := Run(t.Context(), Config{Root: root, Args: []string{"/bin/true"}, UID: Size}); err == nil {
+		t.Error("a uid outside the mapped range was accepted")
+	}
+}
+
 func TestHostRootFilesStayHostRoot(t *testing.T) {
 	root := newRoot(t)
 	dir := filepath.Join(t.TempDir(), "shared")
