@@ -109,7 +109,7 @@ func TestBuildPushesImageAndReusesCache(t *testing.T) {
 
 	var cold bytes.Buffer
 	opts.Log = &cold
-	first, err := cnb.Build(ctx, testSandbox{}, opts)
+	first, err := cnb.Build(ctx, cnb.NamespaceSandbox{}, opts)
 	if err != nil {
 		t.Fatalf("cold build: %v\n%s", err, cold.String())
 	}
@@ -160,7 +160,7 @@ func TestBuildPushesImageAndReusesCache(t *testing.T) {
 
 	var warm bytes.Buffer
 	opts.Log = &warm
-	second, err := cnb.Build(ctx, testSandbox{}, opts)
+	second, err := cnb.Build(ctx, cnb.NamespaceSandbox{}, opts)
 	if err != nil {
 		t.Fatalf("warm build: %v\n%s", err, warm.String())
 	}
@@ -194,7 +194,7 @@ func TestBuildUsesPlatformEnv(t *testing.T) {
 	opts.Env = map[string]string{"BP_SITE_DIR": "www", "BP_PORT": "9090"}
 	var out bytes.Buffer
 	opts.Log = &out
-	res, err := cnb.Build(context.Background(), testSandbox{}, opts)
+	res, err := cnb.Build(context.Background(), cnb.NamespaceSandbox{}, opts)
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, out.String())
 	}
@@ -216,7 +216,7 @@ func TestBuildNoBuildpackDetected(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := e.options(t, app, "nothing")
-	_, err := cnb.Build(context.Background(), testSandbox{}, opts)
+	_, err := cnb.Build(context.Background(), cnb.NamespaceSandbox{}, opts)
 	if !errors.Is(err, cnb.ErrNoBuildpack) {
 		t.Fatalf("err = %v, want ErrNoBuildpack", err)
 	}
@@ -248,7 +248,7 @@ func TestBuildRejectsBadOptions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := good
 			tc.mod(&o)
-			_, err := cnb.Build(context.Background(), testSandbox{}, o)
+			_, err := cnb.Build(context.Background(), cnb.NamespaceSandbox{}, o)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to mention %s", err, tc.want)
 			}
@@ -267,19 +267,19 @@ func BenchmarkBuild(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			// A new repository per round: no previous image, no cache.
 			opts := e.options(b, helloApp, "bench-cold-"+strconv.Itoa(i))
-			if _, err := cnb.Build(ctx, testSandbox{}, opts); err != nil {
+			if _, err := cnb.Build(ctx, cnb.NamespaceSandbox{}, opts); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("warm", func(b *testing.B) {
 		opts := e.options(b, helloApp, "bench-warm")
-		if _, err := cnb.Build(ctx, testSandbox{}, opts); err != nil {
+		if _, err := cnb.Build(ctx, cnb.NamespaceSandbox{}, opts); err != nil {
 			b.Fatal(err)
 		}
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if _, err := cnb.Build(ctx, testSandbox{}, opts); err != nil {
+			if _, err := cnb.Build(ctx, cnb.NamespaceSandbox{}, opts); err != nil {
 				b.Fatal(err)
 			}
 		}
