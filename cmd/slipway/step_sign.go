@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -15,7 +16,7 @@ import (
 // signStepFlags are the inputs of `slipway step sign`.
 type signStepFlags struct {
 	image, keyFile, passwordFile, passwordEnv string
-	sbomFile, scanFile, insecure              string
+	sbomFile, scanFile, reportsDir, insecure  string
 	signatureFile, attestationsFile           string
 }
 
@@ -65,7 +66,11 @@ func newSignStep() *cobra.Command {
 				if a.file == "" {
 					continue
 				}
-				predicate, err := os.ReadFile(a.file)
+				file := a.file
+				if !filepath.IsAbs(file) && f.reportsDir != "" {
+					file = filepath.Join(f.reportsDir, file)
+				}
+				predicate, err := os.ReadFile(file)
 				if err != nil {
 					return fmt.Errorf("read %s predicate: %w", a.predicateType, err)
 				}
@@ -89,6 +94,7 @@ func newSignStep() *cobra.Command {
 	fl.StringVar(&f.passwordEnv, "password-env", "COSIGN_PASSWORD", "environment variable holding the key's password")
 	fl.StringVar(&f.sbomFile, "sbom", "", "CycloneDX JSON SBOM to attach as an attestation (optional)")
 	fl.StringVar(&f.scanFile, "scan", "", "scan report JSON to attach as an attestation (optional)")
+	fl.StringVar(&f.reportsDir, "reports-dir", "", "directory that relative --sbom and --scan paths are in")
 	fl.StringVar(&f.insecure, "insecure-registry", "false", "plain HTTP to the registry")
 	fl.StringVar(&f.signatureFile, "signature-file", "", "result file for SIGNATURE (the referrer holding the signature)")
 	fl.StringVar(&f.attestationsFile, "attestations-file", "", "result file for ATTESTATIONS (comma-separated referrers)")

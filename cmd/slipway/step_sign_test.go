@@ -54,7 +54,7 @@ func TestSignStep(t *testing.T) {
 	sigFile, attFile := filepath.Join(dir, "SIGNATURE"), filepath.Join(dir, "ATTESTATIONS")
 
 	out, err := run("step", "sign", "--image", image, "--key", keyFile, "--password-file", pwFile,
-		"--sbom", sbom, "--scan", scan, "--signature-file", sigFile, "--attestations-file", attFile)
+		"--sbom", sbom, "--scan", filepath.Base(scan), "--reports-dir", dir, "--signature-file", sigFile, "--attestations-file", attFile)
 	if err != nil {
 		t.Fatalf("step sign: %v\n%s", err, out)
 	}
