@@ -199,3 +199,74 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 }
+
+// TestMemoryRequestBecomesLimit proves a memory request without a limit is rendered with the
+// request as its limit, so a smaller namespace default limit cannot make the pod invalid.
+func TestMemoryRequestBecomesLimit(t *testing.T) {
+	in := validInput()
+	in.Services[0].Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}}
+	files, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path != "deployment-web.yaml" {
+			continue
+		}
+		var d struct {
+			Spec struct {
+				Template struct {
+					Spec corev1.PodSpec `json:"spec"`
+				} `json:"template"`
+			} `json:"spec"`
+		}
+		if err := yaml.Unmarshal(f.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		lim := d.Spec.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
+		if lim.String() != "2Gi" {
+			t.Fatalf("memory limit = %s, want the request 2Gi", lim.String())
+		}
+		if in.Services[0].Resources.Limits != nil {
+			t.Fatal("Render modified its input")
+		}
+		return
+	}
+	t.Fatal("no deployment-web.yaml")
+}
+
+// FuzzRender feeds arbitrary names, image, host and route to Render: it either refuses the
+// input or returns files that each parse as one object with a kind and a name, and it never
+// lets an image through that is not pinned by digest.
+func FuzzRender(f *testing.F) {
+	f.Add("hello", "dev", "registry.local/hello@"+digest, "web", "hello.example.com", "/")
+	f.Add("a", "b", "x@sha256:"+strings.Repeat("0", 64), "w", "*.example.com", "/api")
+	f.Add("hello", "dev", "hello:latest", "web", "", "")
+	f.Add("hello", "dev", "registry.local/hello@"+digest, "web\nkind: Secret", "h", "/ {{")
+	f.Fuzz(func(t *testing.T, app, env, image, svc, host, route string) {
+		in := Input{App: app, Env: env, Namespace: app + "-" + env, Image: image,
+			Services: []Service{{Name: svc}}}
+		if host != "" {
+			in.Ingress.Hosts = []string{host}
+		}
+		if route != "" {
+			in.Services[0].Routes = []string{route}
+		}
+		files, err := Render(in)
+		if err != nil {
+			return
+		}
+		if !digestRef.MatchString(image) {
+			t.Fatalf("rendered image %q, which is not pinned by digest", image)
+		}
+		for _, f := range files {
+			var obj map[string]any
+			if err := yaml.Unmarshal(f.Data, &obj); err != nil {
+				t.Fatalf("%s: %v", f.Path, err)
+			}
+			if obj["kind"] == "" || obj["metadata"] == nil {
+				t.Fatalf("%s: no kind or metadata", f.Path)
+			}
+		}
+	})
+}

@@ -123,8 +123,11 @@ func componentName(p *field.Path, name string, seen map[string]bool) field.Error
 	return errs
 }
 
+// pathChars are the characters RFC 3986 allows in a URL path.
+var pathChars = regexp.MustCompile(`^/[-A-Za-z0-9._~!$&'()*+,;=:@%/]*$`)
+
 func urlPath(s string) bool {
-	return strings.HasPrefix(s, "/") && !strings.ContainsAny(s, " \t\r\n")
+	return len(s) <= 1024 && pathChars.MatchString(s)
 }
 
 func (ing Ingress) validate(p *field.Path) field.ErrorList {

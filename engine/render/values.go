@@ -135,6 +135,18 @@ func workload(name string, replicas int32, env []EnvVar, envFrom []EnvFrom, res 
 		o.EnvFrom = append(o.EnvFrom, envFromValue(e))
 	}
 	if len(res.Requests) > 0 || len(res.Limits) > 0 || len(res.Claims) > 0 {
+		res = *res.DeepCopy()
+		// A memory request without a limit would get the namespace's default limit, which
+		// the LimitRange admission refuses when it is below the request; the request is the
+		// one limit that always fits.
+		if req, ok := res.Requests[corev1.ResourceMemory]; ok {
+			if _, ok := res.Limits[corev1.ResourceMemory]; !ok {
+				if res.Limits == nil {
+					res.Limits = corev1.ResourceList{}
+				}
+				res.Limits[corev1.ResourceMemory] = req
+			}
+		}
 		o.Resources = &res
 	}
 	if as != nil {

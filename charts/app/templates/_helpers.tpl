@@ -62,7 +62,7 @@ container's named port. Call with (dict "p" $probe "settings" $defaults).
 {{- $port := .p.port | default "http" }}
 {{- if .p.path }}
 httpGet:
-  path: {{ .p.path }}
+  path: {{ .p.path | quote }}
   port: {{ $port }}
 {{- else }}
 tcpSocket:
