@@ -134,7 +134,7 @@ func (s *Signer) attest(ctx context.Context, image, predicateType string, predic
 	}
 	sum := sha256.Sum256(bundleBytes)
 	res := &Result{Image: d.String(), PredicateType: predicateType, Bundle: "sha256:" + hex.EncodeToString(sum[:])}
-	if res.Referrer, err = s.findReferrer(ctx, d, res.Bundle); err != nil {
+	if res.Referrer, err = s.findReferrer(ctx, d, predicateType, res.Bundle); err != nil {
 		return nil, err
 	}
 	s.opts.logger.InfoContext(ctx, "signed", "image", res.Image, "predicateType", predicateType, "referrer", res.Referrer)
@@ -143,12 +143,17 @@ func (s *Signer) attest(ctx context.Context, image, predicateType string, predic
 
 // findReferrer returns the referrer manifest of d whose layer is the bundle with digest
 // bundleDigest.
-func (s *Signer) findReferrer(ctx context.Context, d name.Digest, bundleDigest string) (string, error) {
+func (s *Signer) findReferrer(ctx context.Context, d name.Digest, predicateType, bundleDigest string) (string, error) {
 	idx, err := ociremote.Referrers(d, "", s.opts.ociOptions(ctx)...)
 	if err != nil {
 		return "", registryError(d.String(), "list referrers", err)
 	}
 	for _, desc := range idx.Manifests {
+		// Skip other kinds of bundles without fetching them when the registry reports
+		// the annotation cosign writes.
+		if pt, ok := desc.Annotations[ociremote.BundlePredicateType]; ok && pt != predicateType {
+			continue
+		}
 		ref := d.Context().Digest(desc.Digest.String())
 		img, err := remote.Image(ref, s.opts.remoteOptions(ctx)...)
 		if err != nil {
