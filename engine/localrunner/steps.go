@@ -33,6 +33,10 @@ type StepExec struct {
 	Home string
 	// ScriptDir is a private directory where a script may be written.
 	ScriptDir string
+	// Mounts are the host directories the step works in (the TaskRun's own directory, with
+	// results, home and scripts, and its workspaces); a sandboxed step sees them at the same
+	// paths, and nothing else of the host.
+	Mounts []string
 	// Log receives stdout and stderr.
 	Log io.Writer
 }
@@ -59,6 +63,17 @@ type HostSteps struct {
 	Path string
 	// KillGrace is how long a step's process group gets between SIGTERM and SIGKILL (default 2s).
 	KillGrace time.Duration
+	// Sandboxes maps an image (tag and digest are ignored) to a binary that runs in a fresh
+	// sandbox root per step, as an unprivileged host uid range (see SandboxImage). Such steps
+	// need a runner that is real root and a binary that serves sandbox.ExecCommand.
+	Sandboxes map[string]SandboxImage
+	// SandboxDir is where sandbox roots are made; default the system's temporary directory.
+	SandboxDir string
+	// SandboxBase is the host uid of a sandbox's root; default sandbox.DefaultBase.
+	SandboxBase int
+	// SandboxExecutable is the binary re-executed to enter a sandbox (it must call
+	// sandbox.Child for sandbox.ExecCommand); default the running binary.
+	SandboxExecutable string
 }
 
 // ImageRepository reduces an image reference to its repository, dropping tag and digest and
@@ -148,6 +163,9 @@ func writeScript(s StepExec) ([]string, error) {
 
 // RunStep implements StepRunner.
 func (h *HostSteps) RunStep(ctx context.Context, s StepExec) (int, error) {
+	if img, ok := h.sandboxFor(s.Image); ok {
+		return h.runSandboxed(ctx, s, img)
+	}
 	argv, binDir, err := h.argv(s)
 	if err != nil {
 		return 1, err

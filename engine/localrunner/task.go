@@ -38,6 +38,8 @@ type taskRun struct {
 // taskDirs are the per-TaskRun host directories.
 type taskDirs struct {
 	root, results, scripts, home, work string
+	// workspaces are the directories of the task's bound workspaces.
+	workspaces []string
 }
 
 func (t *taskRun) execute(ctx context.Context) TaskOutcome {
@@ -160,21 +162,22 @@ func (t *taskRun) prepare(ctx context.Context, name string, params v1.Params, at
 	r.str["context.task.name"] = taskName
 	r.str["context.task.retry-count"] = strconv.Itoa(attempt)
 	r.str["credentials.path"] = d.home
-	first, err := t.bindWorkspaces(ts, r)
+	wsDirs, err := t.bindWorkspaces(ts, r)
 	if err != nil {
 		return nil, d, err
 	}
-	if first != "" {
-		d.work = first
+	if len(wsDirs) > 0 {
+		d.work = wsDirs[0]
 	}
+	d.workspaces = wsDirs
 	r.applyToTaskSpec(ts)
 	return ts, d, nil
 }
 
 // bindWorkspaces maps each workspace the task declares to the directory of the PipelineRun
-// binding the pipeline task passes, and returns the first bound directory.
-func (t *taskRun) bindWorkspaces(ts *v1.TaskSpec, r replacements) (string, error) {
-	first := ""
+// binding the pipeline task passes, and returns the bound directories in declaration order.
+func (t *taskRun) bindWorkspaces(ts *v1.TaskSpec, r replacements) ([]string, error) {
+	var bound []string
 	for _, w := range ts.Workspaces {
 		dir := ""
 		for _, b := range t.pt.Workspaces {
@@ -190,22 +193,20 @@ func (t *taskRun) bindWorkspaces(ts *v1.TaskSpec, r replacements) (string, error
 			}
 		}
 		if dir == "" && !w.Optional {
-			return "", fmt.Errorf("task workspace %q of pipeline task %q is not bound", w.Name, t.pt.Name)
+			return nil, fmt.Errorf("task workspace %q of pipeline task %q is not bound", w.Name, t.pt.Name)
 		}
 		if dir != "" {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return "", fmt.Errorf("create workspace dir: %w", err)
+				return nil, fmt.Errorf("create workspace dir: %w", err)
 			}
-			if first == "" {
-				first = dir
-			}
+			bound = append(bound, dir)
 		}
 		r.str["workspaces."+w.Name+".path"] = dir
 		r.str["workspaces."+w.Name+".bound"] = strconv.FormatBool(dir != "")
 		r.str["workspaces."+w.Name+".claim"] = ""
 		r.str["workspaces."+w.Name+".volume"] = w.Name
 	}
-	return first, nil
+	return bound, nil
 }
 
 // runSteps runs the steps in order; after a failing step the rest are skipped. It returns the
@@ -268,6 +269,7 @@ func (t *taskRun) runStep(ctx context.Context, step *v1.Step, d taskDirs, so Ste
 			TaskRun: filepath.Base(d.root), Name: step.Name, Image: step.Image,
 			Command: step.Command, Args: step.Args, Script: step.Script,
 			Dir: dir, Env: env, Home: d.home, ScriptDir: d.scripts, Log: w,
+			Mounts: append([]string{d.root}, d.workspaces...),
 		})
 		if err != nil {
 			fmt.Fprintf(w, "slipway: %v\n", err)
