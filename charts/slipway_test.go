@@ -324,3 +324,16 @@ func TestCRDsMatchTheAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestLintAppChart runs Helm's linter over the application chart with a service and a worker.
+func TestLintAppChart(t *testing.T) {
+	values := map[string]any{
+		"app": "hello", "env": "dev", "image": "registry.example.com/hello@" + digest,
+		"ingress":  map[string]any{"hosts": []any{"hello.example.com"}, "tlsSecretName": "", "className": ""},
+		"services": []any{map[string]any{"name": "web", "port": 8080, "replicas": 2, "routes": []any{"/"}}},
+		"workers":  []any{map[string]any{"name": "jobs", "replicas": 1}},
+	}
+	if msgs := render.LintChart("app", "hello-dev", values); len(msgs) > 0 {
+		t.Errorf("helm lint charts/app:\n%s", strings.Join(msgs, "\n"))
+	}
+}

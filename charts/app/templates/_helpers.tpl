@@ -59,18 +59,19 @@ app.probe is an HTTP probe on a path, or a TCP probe without one, on the probe's
 container's named port. Call with (dict "p" $probe "settings" $defaults).
 */}}
 {{- define "app.probe" -}}
-{{- $port := .p.port | default "http" }}
-{{- if .p.path }}
+{{- $p := .p | default dict }}
+{{- $port := get $p "port" | default "http" }}
+{{- if get $p "path" }}
 httpGet:
-  path: {{ .p.path | quote }}
+  path: {{ get $p "path" | quote }}
   port: {{ $port }}
 {{- else }}
 tcpSocket:
   port: {{ $port }}
 {{- end }}
 {{- $settings := deepCopy .settings }}
-{{- if .p.initialDelaySeconds }}
-{{- $_ := set $settings "initialDelaySeconds" .p.initialDelaySeconds }}
+{{- with get $p "initialDelaySeconds" }}
+{{- $_ := set $settings "initialDelaySeconds" . }}
 {{- end }}
 {{- toYaml $settings | nindent 0 }}
 {{- end -}}
