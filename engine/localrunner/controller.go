@@ -209,6 +209,7 @@ func (c *Controller) execute(ctx context.Context, pr *v1.PipelineRun) {
 	log.Info("executing", "resumed", len(previous))
 	opts := c.opts
 	opts.Observer, opts.Previous, opts.Env, opts.Logger = obs, previous, clusterEnv{c.client}, log
+	opts.Volumes = clusterEnv{c.client}
 	out := Execute(ctx, run, opts)
 	if shuttingDown(ctx) {
 		log.Info("runner stopping; run left Running to be resumed")
@@ -390,6 +391,31 @@ func (e clusterEnv) EnvValue(ctx context.Context, ns string, src *corev1.EnvVarS
 		return v, nil
 	}
 	return "", errors.New("only secretKeyRef and configMapKeyRef are supported")
+}
+
+// SecretData implements VolumeSource.
+func (e clusterEnv) SecretData(ctx context.Context, ns, name string) (map[string][]byte, error) {
+	var s corev1.Secret
+	if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &s); err != nil {
+		return nil, fmt.Errorf("get secret %s: %w", name, err)
+	}
+	return s.Data, nil
+}
+
+// ConfigMapData implements VolumeSource.
+func (e clusterEnv) ConfigMapData(ctx context.Context, ns, name string) (map[string][]byte, error) {
+	var cm corev1.ConfigMap
+	if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &cm); err != nil {
+		return nil, fmt.Errorf("get configmap %s: %w", name, err)
+	}
+	data := map[string][]byte{}
+	for k, v := range cm.Data {
+		data[k] = []byte(v)
+	}
+	for k, v := range cm.BinaryData {
+		data[k] = v
+	}
+	return data, nil
 }
 
 func taskOrder(ps *v1.PipelineSpec) []string {

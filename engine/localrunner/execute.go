@@ -37,8 +37,10 @@ type executor struct {
 	runDir string
 	// workspaces maps a PipelineRun workspace binding name to its directory.
 	workspaces map[string]string
-	rep        replacements
-	outcomes   map[string]*TaskOutcome
+	// volumes are the workspace directories filled from Secrets, removed when the run ends.
+	volumes  []string
+	rep      replacements
+	outcomes map[string]*TaskOutcome
 	// stopping is set once a DAG task fails: no new DAG tasks start, finally still runs.
 	stopping bool
 	// fatal, when set, fails the run with this reason whatever the tasks did.
@@ -74,6 +76,8 @@ func Execute(ctx context.Context, run Run, opts Options) Outcome {
 		return out
 	}
 
+	// Secret material lives on disk only while the run executes.
+	defer e.removeVolumes()
 	pipelineCtx, tasksCtx, cancel := e.deadlines(ctx, start)
 	defer cancel()
 	e.runGraph(tasksCtx, e.spec.Tasks, graph, false)
@@ -148,6 +152,11 @@ func (e *executor) prepare(ctx context.Context) (string, error) {
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return string(v1.PipelineRunReasonInvalidWorkspaceBinding), fmt.Errorf("create workspace %q: %w", b.Name, err)
+		}
+		if b.Secret != nil || b.ConfigMap != nil {
+			if err := e.fillVolume(ctx, b, dir); err != nil {
+				return string(v1.PipelineRunReasonInvalidWorkspaceBinding), fmt.Errorf("workspace %q: %w", b.Name, err)
+			}
 		}
 		e.workspaces[b.Name] = dir
 	}

@@ -84,6 +84,13 @@ type EnvSource interface {
 	EnvValue(ctx context.Context, namespace string, src *corev1.EnvVarSource) (string, error)
 }
 
+// VolumeSource reads the Secrets and ConfigMaps that workspaces are bound to. Without one, a
+// PipelineRun binding a workspace to a Secret or ConfigMap fails with a clear message.
+type VolumeSource interface {
+	SecretData(ctx context.Context, namespace, name string) (map[string][]byte, error)
+	ConfigMapData(ctx context.Context, namespace, name string) (map[string][]byte, error)
+}
+
 // Options configure Execute. Zero values take the defaults set in withDefaults.
 type Options struct {
 	// WorkRoot holds workspaces and per-TaskRun directories: <WorkRoot>/<ns>/<pipelinerun>/.
@@ -101,6 +108,8 @@ type Options struct {
 	Observer Observer
 	// Env resolves env valueFrom references; optional.
 	Env EnvSource
+	// Volumes fills workspaces bound to Secrets and ConfigMaps; optional.
+	Volumes VolumeSource
 	// Previous holds outcomes of tasks finished before a restart; Succeeded and Failed ones are
 	// reused as they are and not run again.
 	Previous map[string]TaskOutcome
