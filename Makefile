@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN := $(CURDIR)/bin
 GOTEST_FLAGS ?=
 
-GENERATED := engine/api/v1alpha1/zz_generated.deepcopy.go engine/crds
+GENERATED := engine/api/v1alpha1/zz_generated.deepcopy.go engine/crds charts/slipway/crds
 
 .PHONY: help
 help: ## Show this help.

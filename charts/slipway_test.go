@@ -314,13 +314,13 @@ func TestCRDsMatchTheAPI(t *testing.T) {
 		return out
 	}
 	if !slices.Equal(base(got), base(want)) {
-		t.Fatalf("chart CRDs %v, API CRDs %v (run go test ./charts -update)", base(got), base(want))
+		t.Fatalf("chart CRDs %v, API CRDs %v (run make generate)", base(got), base(want))
 	}
 	for _, p := range want {
 		a, _ := os.ReadFile(p)
 		b, _ := os.ReadFile(filepath.Join(dst, filepath.Base(p)))
 		if !bytes.Equal(a, b) {
-			t.Errorf("%s differs from %s (run go test ./charts -update)", filepath.Join(dst, filepath.Base(p)), p)
+			t.Errorf("%s differs from %s (run make generate)", filepath.Join(dst, filepath.Base(p)), p)
 		}
 	}
 }
