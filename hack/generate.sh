@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # generate.sh regenerates every generated file: deepcopy functions and CRDs for Slipway's API
 # (controller-gen) with their copy in charts/slipway/crds, and the copy of Tekton's CRDs from
-# the tektoncd/pipeline module that `slipway dev` installs. `make verify` runs it and fails if the tree changed.
+# the tektoncd/pipeline module that `slipway dev` installs. `make verify` runs it and fails if
+# the tree changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=$(hack/tools/build.sh)
