@@ -293,6 +293,8 @@ func TestKanikoBuildInSandbox(t *testing.T) {
 
 func TestKanikoFailingRun(t *testing.T) {
 	k := newKanikoEnv(t)
+	// This build enters its sandbox through `slipway sandbox-exec`, as slipway dev does.
+	k.opts.Steps.(*HostSteps).SandboxExecutable = k.opts.Steps.(*HostSteps).SlipwayBinary
 	src := t.TempDir()
 	dockerfile := "ARG BASE\nFROM ${BASE}\nRUN echo about to fail && exit 3\n"
 	if err := os.WriteFile(filepath.Join(src, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {

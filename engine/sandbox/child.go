@@ -21,7 +21,9 @@ var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 // command, reaping every process that ends up orphaned in the sandbox. It returns the exit code
 // the process should exit with; errors before the command starts are reported to Run.
 func Child() int {
-	specFile, errFile := os.NewFile(3, "spec"), os.NewFile(4, "errors")
+	specFile, errFile := os.NewFile(specFD, "spec"), os.NewFile(errFD, "errors")
+	// The executable stays mapped; its descriptor must not reach the command.
+	_ = syscall.Close(exeFD)
 	fail := func(err error) int {
 		fmt.Fprintf(errFile, "%v", err)
 		errFile.Close()
@@ -32,8 +34,16 @@ func Child() int {
 		return fail(fmt.Errorf("read spec: %w", err))
 	}
 	specFile.Close()
-	if err := setupRoot(sp); err != nil {
+	err := setupRoot(sp)
+	for _, fd := range append([]int{sp.RootFD}, sp.SrcFDs...) {
+		_ = syscall.Close(fd)
+	}
+	if err != nil {
 		return fail(err)
+	}
+	// Descriptors inherited from whoever started the runner must not reach the command either.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fail(fmt.Errorf("mark descriptors close-on-exec: %w", err))
 	}
 	path, err := lookPath(sp.Args[0], sp.Env)
 	if err != nil {

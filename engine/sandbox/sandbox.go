@@ -35,6 +35,15 @@ const DefaultBase = 100000
 // Size is the number of uids and gids mapped into a sandbox.
 const Size = 65536
 
+// Descriptors the child inherits (ExtraFiles[i] is descriptor 3+i): the spec pipe, the error
+// pipe, the executable, then the cloned mount trees.
+const (
+	specFD  = 3
+	errFD   = 4
+	exeFD   = 5
+	firstFD = 6
+)
+
 // setupFailed is the exit code of a sandbox that could not be set up (as runc and docker use).
 const setupFailed = 125
 
@@ -177,7 +186,7 @@ func (c *Config) validate() error {
 }
 
 // openFiles clones the mount trees of the root and of each bind source (open_tree), made
-// read-only where asked, as descriptors numbered from 5 in the child, and creates each bind's
+// read-only where asked, as descriptors numbered from firstFD in the child, and creates each bind's
 // mount point inside the root. The child attaches the clones in its own mount namespace, so it
 // never has to traverse host directories its unprivileged ids may not enter.
 func (c *Config) openFiles() ([]*os.File, spec, error) {
@@ -189,7 +198,6 @@ func (c *Config) openFiles() ([]*os.File, spec, error) {
 		sp.Hostname = "sandbox"
 	}
 	var files []*os.File
-	// ExtraFiles[i] is descriptor 3+i in the child; 3 and 4 are the spec and error pipes.
 	clone := func(path string, readOnly bool) (int, error) {
 		fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 		if err != nil {
@@ -202,7 +210,7 @@ func (c *Config) openFiles() ([]*os.File, spec, error) {
 				return 0, fmt.Errorf("make %s read-only: %w", path, err)
 			}
 		}
-		return 5 + len(files) - 1, nil
+		return firstFD + len(files) - 1, nil
 	}
 	for _, b := range c.Binds {
 		if err := c.mountPoint(b); err != nil {
@@ -285,6 +293,13 @@ func (c *Config) start(ctx context.Context, files []*os.File, sp spec) (int, err
 	if exe == "" {
 		exe = "/proc/self/exe"
 	}
+	// The child starts as the sandbox's root, an unprivileged host uid that may not be able
+	// to reach exe's directory; it executes the file this process opened instead.
+	exeFile, err := os.Open(exe)
+	if err != nil {
+		return 1, fmt.Errorf("%w: open executable: %v", ErrSetup, err)
+	}
+	defer exeFile.Close()
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return 1, fmt.Errorf("%w: %v", ErrSetup, err)
@@ -302,11 +317,11 @@ func (c *Config) start(ctx context.Context, files []*os.File, sp spec) (int, err
 	if grace == 0 {
 		grace = 2 * time.Second
 	}
-	cmd := exec.CommandContext(ctx, exe, ExecCommand)
+	cmd := exec.CommandContext(ctx, fmt.Sprintf("/proc/self/fd/%d", exeFD), ExecCommand)
 	cmd.Env = []string{}
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = orDiscard(c.Stdout), orDiscard(c.Stderr)
-	cmd.ExtraFiles = append([]*os.File{specR, errW}, files...)
+	cmd.ExtraFiles = append([]*os.File{specR, errW, exeFile}, files...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
 			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,

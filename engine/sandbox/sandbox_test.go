@@ -222,6 +222,14 @@ func TestIsolation(t *testing.T) {
 	if got := lines[4]; got != "fd full null random shm stderr stdin stdout tty urandom zero " {
 		t.Errorf("/dev = %q", got)
 	}
+
+	// The sandbox's own descriptors (spec, errors, executable, mount trees) stay with init:
+	// ls sees its standard streams and the directory it reads.
+	var fds bytes.Buffer
+	code, err := Run(t.Context(), Config{Root: root, Binds: []Bind{{Source: t.TempDir()}}, Args: []string{"/bin/ls", "/proc/self/fd"}, Stdout: &fds, Stderr: &fds})
+	if err != nil || code != 0 || strings.Join(strings.Fields(fds.String()), " ") != "0 1 2 3" {
+		t.Errorf("the command has descriptors %q (exit %d, %v), want 0 1 2 3", fds.String(), code, err)
+	}
 }
 
 func TestExitCodesAndErrors(t *testing.T) {
@@ -277,6 +285,34 @@ func TestCancelKillsTheTree(t *testing.T) {
 	for _, p := range procs {
 		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte("98765")) {
 			t.Errorf("%s still runs: %q", p, b)
+		}
+	}
+}
+
+// BenchmarkStart measures entering a sandbox and running /bin/true in it.
+func BenchmarkStart(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("sandboxes need real root")
+	}
+	data, err := os.ReadFile(busybox)
+	if err != nil {
+		b.Skipf("no static busybox: %v", err)
+	}
+	root := filepath.Join(b.TempDir(), "root")
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := Shift(root, DefaultBase); err != nil {
+		b.Fatal(err)
+	}
+	work := b.TempDir()
+	for b.Loop() {
+		code, err := Run(b.Context(), Config{Root: root, Binds: []Bind{{Source: work}}, Args: []string{"/bin/busybox", "true"}})
+		if err != nil || code != 0 {
+			b.Fatalf("exit %d: %v", code, err)
 		}
 	}
 }
