@@ -30,7 +30,7 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 		{"bad sync interval", []string{"dev", "--dir", dir, "--sync-interval", "10ms"}, "--sync-interval 10ms: want at least 1s"},
 		{"bad log level", []string{"dev", "--dir", dir, "--log-level", "loud"}, `--log-level "loud"`},
 		{"logs needs a run", []string{"logs", "--dir", dir}, "accepts 1 arg"},
-		{"git-clone needs a sha", []string{"step", "git-clone", "--url", "https://h/r.git", "--revision", "main", "--dir", dir}, "full commit SHA"},
+		{"git-clone needs a sha", []string{"step", "git-clone", "--url", "https://h/r.git", "--revision", "main", "--dir", dir}, "must be a commit SHA"},
 		{"go-build bad bool", []string{"step", "go-build", "--insecure-registry", "maybe"}, `--insecure-registry "maybe"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
