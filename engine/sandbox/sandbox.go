@@ -7,6 +7,8 @@
 // (it writes the id maps itself, so no /etc/subuid or newuidmap is needed). The inside half is a
 // re-execution of the current binary with the ExecCommand argument: a program that uses Run must
 // call Child when it is started that way (`slipway sandbox-exec`, or a test's TestMain).
+//
+// It needs Linux 5.12 or later (open_tree, move_mount, mount_setattr, close_range).
 package sandbox
 
 import (
@@ -116,11 +118,11 @@ type spec struct {
 // wraps ErrSetup when the sandbox side failed. Once ctx is done the command gets SIGTERM, and
 // after KillGrace every process in the sandbox is killed; Run returns when all have ended.
 func Run(ctx context.Context, c Config) (int, error) {
-	if err := c.validate(); err != nil {
-		return 1, err
-	}
 	if c.Base == 0 {
 		c.Base = DefaultBase
+	}
+	if err := c.validate(); err != nil {
+		return 1, err
 	}
 	if c.Shift {
 		if err := Shift(c.Root, c.Base); err != nil {
@@ -154,6 +156,10 @@ func Run(ctx context.Context, c Config) (int, error) {
 
 func (c *Config) validate() error {
 	switch {
+	case os.Geteuid() != 0:
+		return fmt.Errorf("%w: mapping host ids %d-%d needs a runner that is real root (running as uid %d)", ErrSetup, c.Base, c.Base+Size-1, os.Geteuid())
+	case c.Base < Size:
+		return fmt.Errorf("%w: base id %d overlaps the %d ids it maps; use %d or more", ErrSetup, c.Base, Size, Size)
 	case !filepath.IsAbs(c.Root):
 		return fmt.Errorf("%w: root %q is not an absolute path", ErrSetup, c.Root)
 	case len(c.Args) == 0:

@@ -248,6 +248,10 @@ func TestExitCodesAndErrors(t *testing.T) {
 	if !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "/nonexistent/dir") {
 		t.Errorf("missing bind: err = %v", err)
 	}
+	_, err = Run(t.Context(), Config{Root: root, Args: []string{"/bin/sh"}, Base: 1000})
+	if !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "base id 1000") {
+		t.Errorf("low base: err = %v", err)
+	}
 	_, err = Run(t.Context(), Config{Root: "relative", Args: []string{"/bin/sh"}})
 	if !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), `"relative"`) {
 		t.Errorf("relative root: err = %v", err)
