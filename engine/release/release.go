@@ -80,6 +80,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.markApp(ctx, &app, metav1.ConditionFalse, v1alpha1.ReasonTimedOut,
 			fmt.Sprintf("pipeline run %s timed out: %s; see `slipway logs %s`, and raise the timeout if the build needs longer", pr.Name, out.Message, pr.Name))
 	case tektonexec.Failed:
+		if blocked, err := r.blockedByScan(ctx, &app, &pr); blocked || err != nil {
+			return ctrl.Result{}, err
+		}
 		return ctrl.Result{}, r.markApp(ctx, &app, metav1.ConditionFalse, v1alpha1.ReasonFailed,
 			fmt.Sprintf("pipeline run %s failed: %s; see `slipway logs %s`", pr.Name, out.Message, pr.Name))
 	}
@@ -98,18 +101,31 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			fmt.Sprintf("pipeline run %s succeeded but its IMAGE_URL result %q is not an image pinned by digest", pr.Name, image))
 	}
 
-	rel := &v1alpha1.Release{
+	rel := newRelease(&app, &pr, sha, image)
+	rel.Spec.Signature = results["SIGNATURE"]
+	rel.Spec.SBOM = results["ATTESTATIONS"]
+	rel.Spec.Scan = scanSummary(results["SCAN_SUMMARY"])
+	created, err := r.create(ctx, &app, rel)
+	if created {
+		log.Info("release created", "release", rel.Name, "image", image)
+	}
+	return ctrl.Result{}, err
+}
+
+// newRelease is the Release of one image built from one commit of app.
+func newRelease(app *v1alpha1.Application, pr *tektonv1.PipelineRun, sha, image string) *v1alpha1.Release {
+	return &v1alpha1.Release{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      Name(appName, sha),
+			Name:      Name(app.Name, sha),
 			Namespace: pr.Namespace,
 			Labels: map[string]string{
-				v1alpha1.LabelApplication: appName,
+				v1alpha1.LabelApplication: app.Name,
 				v1alpha1.LabelSHA:         sha,
 				v1alpha1.LabelDelivery:    pr.Labels[v1alpha1.LabelDelivery],
 			},
 		},
 		Spec: v1alpha1.ReleaseSpec{
-			Application: appName,
+			Application: app.Name,
 			SourceSHA:   sha,
 			Ref:         "refs/heads/" + app.TrackedBranch(),
 			Image:       image,
@@ -117,17 +133,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			PipelineRun: pr.Name,
 		},
 	}
-	if err := controllerutil.SetOwnerReference(&app, rel, r.Client.Scheme()); err != nil {
-		return ctrl.Result{}, fmt.Errorf("own release: %w", err)
+}
+
+// create makes rel, owned by app; an existing Release of the same name is the one an earlier
+// attempt made.
+func (r *Reconciler) create(ctx context.Context, app *v1alpha1.Application, rel *v1alpha1.Release) (bool, error) {
+	if err := controllerutil.SetOwnerReference(app, rel, r.Client.Scheme()); err != nil {
+		return false, fmt.Errorf("own release: %w", err)
 	}
 	switch err := r.Client.Create(ctx, rel); {
 	case apierrors.IsAlreadyExists(err):
-		return ctrl.Result{}, nil
+		return false, nil
 	case err != nil:
-		return ctrl.Result{}, fmt.Errorf("create release %s: %w", rel.Name, err)
+		return false, fmt.Errorf("create release %s: %w", rel.Name, err)
 	}
-	log.Info("release created", "release", rel.Name, "image", image)
-	return ctrl.Result{}, nil
+	return true, nil
 }
 
 func (r *Reconciler) markApp(ctx context.Context, app *v1alpha1.Application, status metav1.ConditionStatus, reason, msg string) error {
