@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +18,12 @@ import (
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == ExecCommand {
 		os.Exit(Child())
+	}
+	if root := os.Getenv("SANDBOX_TEST_RUNNER_ROOT"); root != "" {
+		// A runner for TestRunnerDeathKillsSandbox: it starts a sandbox and is killed.
+		code, err := Run(context.Background(), Config{Root: root, Args: []string{"/bin/sh", "-c", "sleep 987661"}})
+		fmt.Fprintln(os.Stderr, code, err)
+		os.Exit(2)
 	}
 	os.Exit(m.Run())
 }
@@ -285,11 +293,8 @@ func TestCancelKillsTheTree(t *testing.T) {
 		t.Errorf("cancelled sandbox exited 0")
 	}
 	// Run has returned: nothing of the sandbox may still run on the host.
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte("98765")) {
-			t.Errorf("%s still runs: %q", p, b)
-		}
+	if left := sandboxProcs("98765"); len(left) > 0 {
+		t.Errorf("still running: %v", left)
 	}
 }
 
@@ -318,5 +323,44 @@ func BenchmarkStart(b *testing.B) {
 		if err != nil || code != 0 {
 			b.Fatalf("exit %d: %v", code, err)
 		}
+	}
+}
+
+// sandboxProcs lists host processes whose command line holds marker.
+func sandboxProcs(marker string) []string {
+	var found []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(marker)) {
+			found = append(found, p)
+		}
+	}
+	return found
+}
+
+func TestRunnerDeathKillsSandbox(t *testing.T) {
+	root := newRoot(t)
+	runner := exec.Command("/proc/self/exe", "-test.run=^$")
+	runner.Env = append(os.Environ(), "SANDBOX_TEST_RUNNER_ROOT="+root)
+	if err := runner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer runner.Wait()
+	for i := 0; len(sandboxProcs("987661")) == 0; i++ {
+		if i > 600 {
+			runner.Process.Kill()
+			t.Fatal("the sandbox did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The runner dies without a chance to clean up; Pdeathsig takes the sandbox with it.
+	if err := runner.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; len(sandboxProcs("987661")) > 0; i++ {
+		if i > 600 {
+			t.Fatalf("sandbox processes outlived their runner: %v", sandboxProcs("987661"))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
