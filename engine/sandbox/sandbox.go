@@ -324,6 +324,7 @@ func (c *Config) start(ctx context.Context, files []*os.File, sp spec) (int, err
 		grace = 2 * time.Second
 	}
 	cmd := exec.CommandContext(ctx, fmt.Sprintf("/proc/self/fd/%d", exeFD), ExecCommand)
+	cmd.Args[0] = "slipway-sandbox" // what process listings show for the sandbox's init
 	cmd.Env = []string{}
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = orDiscard(c.Stdout), orDiscard(c.Stderr)

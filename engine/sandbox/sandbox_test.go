@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,7 +49,7 @@ func newRoot(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, applet := range []string{"sh", "id", "ls", "cat", "echo", "sleep", "touch", "env", "hostname", "mount", "chroot", "mkdir", "stat"} {
+	for _, applet := range []string{"sh", "id", "ls", "cat", "echo", "sleep", "touch", "env", "hostname", "mount", "chroot", "mkdir", "stat", "wget"} {
 		if err := os.Symlink("busybox", filepath.Join(root, "bin", applet)); err != nil {
 			t.Fatal(err)
 		}
@@ -362,5 +364,17 @@ func TestRunnerDeathKillsSandbox(t *testing.T) {
 			t.Fatalf("sandbox processes outlived their runner: %v", sandboxProcs("987661"))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestHostNetwork(t *testing.T) {
+	root := newRoot(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "reached the host")
+	}))
+	defer srv.Close()
+	code, out := sh(t, t.Context(), Config{Root: root}, "wget -q -O - "+srv.URL)
+	if code != 0 || out != "reached the host" {
+		t.Fatalf("exit %d, output %q: the sandbox does not share the host's network", code, out)
 	}
 }
