@@ -207,10 +207,26 @@ func printReleases(ctx context.Context, c client.Client, ns string, w io.Writer)
 			digest = "sha256:" + short(digest[i+8:], 12)
 		}
 		status, msg := ready(r.Status.Conditions)
+		signed := "-"
+		if r.Spec.Signature != "" {
+			signed = "yes"
+		}
 		rows = append(rows, []string{r.Name, r.Spec.Application, short(r.Spec.SourceSHA, 12), digest,
-			orDash(strings.Join(envs, ",")), status, age(r.CreationTimestamp), msg})
+			scanColumn(r.Spec.Scan), signed, orDash(strings.Join(envs, ",")), status, age(r.CreationTimestamp), msg})
 	}
-	return table(w, "NAME\tAPP\tSHA\tDIGEST\tENVIRONMENTS\tREADY\tAGE\tMESSAGE", rows)
+	return table(w, "NAME\tAPP\tSHA\tDIGEST\tSCAN\tSIGNED\tENVIRONMENTS\tREADY\tAGE\tMESSAGE", rows)
+}
+
+// scanColumn summarizes a scan: the verdict and the findings by severity (C/H/M/L).
+func scanColumn(s *v1alpha1.ScanSummary) string {
+	if s == nil {
+		return "-"
+	}
+	verdict := "pass"
+	if !s.Passed {
+		verdict = "BLOCKED"
+	}
+	return fmt.Sprintf("%s %dC/%dH/%dM/%dL", verdict, s.Critical, s.High, s.Medium, s.Low)
 }
 
 func orDash(s string) string {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"slipway.dev/slipway/engine/api/v1alpha1"
 )
 
 func run(args ...string) (string, error) {
@@ -55,5 +57,20 @@ func TestHelpNamesTheMainCommands(t *testing.T) {
 	}
 	if strings.Contains(out, "step ") && strings.Contains(out, "Run one step") {
 		t.Errorf("help lists the hidden step command:\n%s", out)
+	}
+}
+
+func TestScanColumn(t *testing.T) {
+	for _, tc := range []struct {
+		in   *v1alpha1.ScanSummary
+		want string
+	}{
+		{nil, "-"},
+		{&v1alpha1.ScanSummary{Medium: 2, Passed: true}, "pass 0C/0H/2M/0L"},
+		{&v1alpha1.ScanSummary{Critical: 1, High: 3}, "BLOCKED 1C/3H/0M/0L"},
+	} {
+		if got := scanColumn(tc.in); got != tc.want {
+			t.Errorf("scanColumn(%+v) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
