@@ -27,6 +27,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
+	"slipway.dev/slipway/engine/appstatus"
+	"slipway.dev/slipway/engine/configcommit"
 	"slipway.dev/slipway/engine/configrepo"
 	"slipway.dev/slipway/engine/crds"
 	"slipway.dev/slipway/engine/deploy"
@@ -223,20 +225,20 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	}
 	e.client = mgr.GetClient()
 
-	tg := &targets{client: mgr.GetClient(), branch: ConfigBranch, log: o.Logger.With("component", "status")}
+	tg := &appstatus.Reporter{Client: mgr.GetClient(), Branch: ConfigBranch, Log: o.Logger.With("component", "status")}
 	sy, err = syncer.New(e.cfg, writer, syncer.WithInterval(o.SyncInterval), syncer.WithGarbageCollector(true),
-		syncer.WithLogger(o.Logger.With("component", "syncer")), syncer.WithReporter(tg.report))
+		syncer.WithLogger(o.Logger.With("component", "syncer")), syncer.WithReporter(tg.Report))
 	if err != nil {
 		return nil, fmt.Errorf("devenv: syncer: %w", err)
 	}
-	tg.syncer = sy
+	tg.Syncer = sy
 
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&trigger.Reconciler{Client: mgr.GetClient(), Log: o.Logger.With("component", "trigger"), Config: trigger.Config{
 			Registry: e.Registry, InsecureRegistry: true, BaseImage: e.BaseImage, Executor: trigger.ExecutorLocal,
 		}},
 		&release.Reconciler{Client: mgr.GetClient(), Log: o.Logger.With("component", "release")},
-		&deploy.Reconciler{Client: mgr.GetClient(), Renderer: renderer{}, Committer: committer{w: writer, branch: ConfigBranch},
+		&deploy.Reconciler{Client: mgr.GetClient(), Renderer: renderer{}, Committer: configcommit.New(writer, ConfigBranch),
 			Notifier: sy, Log: o.Logger.With("component", "deploy")},
 		&retention.Reconciler{Client: mgr.GetClient(), Log: o.Logger.With("component", "retention")},
 		&inbox.PolicyReconciler{Client: mgr.GetClient()},
@@ -259,7 +261,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	e.goRun(func() error { return mgr.Start(runCtx) })
 	e.goRun(func() error { return sy.Run(runCtx) })
 	e.goRun(func() error { return runner.Run(runCtx) })
-	e.goRun(func() error { tg.nudge(runCtx, time.Second); return nil })
+	e.goRun(func() error { tg.Nudge(runCtx, time.Second); return nil })
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		return nil, errors.New("devenv: controller caches did not sync")
 	}

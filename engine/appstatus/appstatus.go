@@ -1,4 +1,7 @@
-package devenv
+// Package appstatus keeps the syncer's targets in step with Applications and writes every sync's
+// outcome back to the Application and the Release it deployed. Both compositions (the embedded
+// dev environment and the in-cluster syncer) use it.
+package appstatus
 
 import (
 	"context"
@@ -20,18 +23,31 @@ import (
 	"slipway.dev/slipway/engine/syncer"
 )
 
-// targets keeps one syncer target per Application environment, writes each sync's outcome back
+// Syncer is the part of the syncer a Reporter drives.
+type Syncer interface {
+	SetTargets(ts ...syncer.Target)
+	Notify(names ...string)
+}
+
+// Reporter keeps one syncer target per Application environment, writes each sync's outcome back
 // to the Application and its Release, and keeps nudging targets that are still progressing so
-// that Available shows up without waiting for the sync interval.
-type targets struct {
-	client client.Client
-	syncer *syncer.Syncer
-	branch string
-	log    *slog.Logger
+// that Available shows up without waiting for the sync interval. It also nudges a target as
+// soon as an Application records a new config-repo revision for it, so a syncer in another
+// process than the committer need not wait for its interval either.
+type Reporter struct {
+	// Client reads Applications and writes their and their Releases' status.
+	Client client.Client
+	// Syncer receives the targets; set it before the manager starts.
+	Syncer Syncer
+	// Branch is the config repo branch every target reads.
+	Branch string
+	// Log receives errors writing status; nil discards them.
+	Log *slog.Logger
 
 	mu          sync.Mutex
 	progressing map[string]bool
 	byName      map[string]targetKey // target name -> what it deploys
+	revisions   map[string]string    // target name -> config revision last seen on the Application
 }
 
 // targetKey names the Application environment a syncer target deploys.
@@ -41,18 +57,20 @@ func targetName(app *v1alpha1.Application, env string) string {
 	return app.Namespace + "." + app.Name + "." + env
 }
 
-func (t *targets) SetupWithManager(mgr ctrl.Manager) error {
+// SetupWithManager registers the Reporter as a controller of Applications.
+func (t *Reporter) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("targets").For(&v1alpha1.Application{}).Complete(t)
 }
 
 // Reconcile recomputes every target whenever any Application changes.
-func (t *targets) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+func (t *Reporter) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
 	var apps v1alpha1.ApplicationList
-	if err := t.client.List(ctx, &apps); err != nil {
+	if err := t.Client.List(ctx, &apps); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list applications: %w", err)
 	}
 	var ts []syncer.Target
 	byName := map[string]targetKey{}
+	revisions := map[string]string{}
 	for i := range apps.Items {
 		a := &apps.Items[i]
 		if a.DeletionTimestamp != nil {
@@ -63,9 +81,10 @@ func (t *targets) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 				continue // nothing in the config repo yet: no target, so no "not found" syncs
 			}
 			byName[targetName(a, e.Name)] = targetKey{a.Namespace, a.Name, e.Name}
+			revisions[targetName(a, e.Name)] = configRevision(a, e.Name)
 			ts = append(ts, syncer.Target{
 				Name:      targetName(a, e.Name),
-				Branch:    t.branch,
+				Branch:    t.Branch,
 				Dir:       deploy.Dir(e.Name, a.Name),
 				Namespace: deploy.Namespace(a, e),
 			})
@@ -74,23 +93,39 @@ func (t *targets) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
 	t.mu.Lock()
 	t.byName = byName
+	var moved []string
+	for name, rev := range revisions {
+		if old, ok := t.revisions[name]; ok && old != rev {
+			moved = append(moved, name)
+		}
+	}
+	t.revisions = revisions
 	t.mu.Unlock()
-	t.syncer.SetTargets(ts...)
+	t.Syncer.SetTargets(ts...)
+	if len(moved) > 0 {
+		sort.Strings(moved)
+		t.Syncer.Notify(moved...)
+	}
 	return ctrl.Result{}, nil
 }
 
 // committed reports whether a release of app has been committed to env's directory.
 func committed(app *v1alpha1.Application, env string) bool {
-	for _, st := range app.Status.Environments {
-		if st.Name == env && st.ConfigRevision != "" {
-			return true
-		}
-	}
-	return false
+	return configRevision(app, env) != ""
 }
 
-// nudge re-syncs progressing targets every interval until they settle or ctx ends.
-func (t *targets) nudge(ctx context.Context, every time.Duration) {
+// configRevision is the config-repo commit last recorded for app in env.
+func configRevision(app *v1alpha1.Application, env string) string {
+	for _, st := range app.Status.Environments {
+		if st.Name == env {
+			return st.ConfigRevision
+		}
+	}
+	return ""
+}
+
+// Nudge re-syncs progressing targets every interval until ctx ends.
+func (t *Reporter) Nudge(ctx context.Context, every time.Duration) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -106,14 +141,14 @@ func (t *targets) nudge(ctx context.Context, every time.Duration) {
 		}
 		t.mu.Unlock()
 		if len(names) > 0 {
-			t.syncer.Notify(names...)
+			t.Syncer.Notify(names...)
 		}
 	}
 }
 
-// report writes one sync result to the Application's environment status and to the Release
-// deployed there.
-func (t *targets) report(ctx context.Context, tg syncer.Target, r syncer.Result) {
+// Report writes one sync result to the Application's environment status and to the Release
+// deployed there; it is the syncer's Reporter.
+func (t *Reporter) Report(ctx context.Context, tg syncer.Target, r syncer.Result) {
 	t.mu.Lock()
 	key, ok := t.byName[tg.Name]
 	t.mu.Unlock()
@@ -146,7 +181,7 @@ func (t *targets) report(ctx context.Context, tg syncer.Target, r syncer.Result)
 	var relName string
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var app v1alpha1.Application
-		if err := t.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: appName}, &app); err != nil {
+		if err := t.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: appName}, &app); err != nil {
 			return client.IgnoreNotFound(err)
 		}
 		now := metav1.Now()
@@ -170,10 +205,10 @@ func (t *targets) report(ctx context.Context, tg syncer.Target, r syncer.Result)
 			ready.Reason, ready.Message = v1alpha1.ReasonFailed, fmt.Sprintf("%s: %s", env, msg)
 		}
 		meta.SetStatusCondition(&app.Status.Conditions, ready)
-		return t.client.Status().Update(ctx, &app)
+		return t.Client.Status().Update(ctx, &app)
 	})
 	if err != nil {
-		t.log.Error("update application status", "application", appName, "err", err)
+		t.logger().Error("update application status", "application", appName, "err", err)
 		return
 	}
 	if relName == "" {
@@ -190,7 +225,7 @@ func (t *targets) report(ctx context.Context, tg syncer.Target, r syncer.Result)
 	}
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var rel v1alpha1.Release
-		if err := t.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: relName}, &rel); err != nil {
+		if err := t.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: relName}, &rel); err != nil {
 			return client.IgnoreNotFound(err)
 		}
 		changed := false
@@ -209,9 +244,16 @@ func (t *targets) report(ctx context.Context, tg syncer.Target, r syncer.Result)
 		if !changed {
 			return nil
 		}
-		return t.client.Status().Update(ctx, &rel)
+		return t.Client.Status().Update(ctx, &rel)
 	})
 	if err != nil {
-		t.log.Error("update release status", "release", relName, "err", err)
+		t.logger().Error("update release status", "release", relName, "err", err)
 	}
+}
+
+func (t *Reporter) logger() *slog.Logger {
+	if t.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return t.Log
 }
