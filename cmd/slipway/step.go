@@ -23,6 +23,7 @@ func newStepCmd() *cobra.Command {
 	cmd.AddCommand(newGitCloneStep(), newGoBuildStep(), newReportStatusStep(), newRecordImageStep(), newReadImageStep())
 	cmd.AddCommand(newDetectStep())
 	cmd.AddCommand(newSignStep())
+	cmd.AddCommand(newScanStep())
 	return cmd
 }
 

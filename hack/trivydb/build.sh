@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-key=$( (cat go.sum build.sh ./*.go; go version) | sha256sum | cut -c1-16)
+key=$( (cat go.sum build.sh $(ls ./*.go | grep -v _test.go); go version) | sha256sum | cut -c1-16)
 cache=${SLIPWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/slipway}
 out="$cache/trivydb/$key"
 mkdir -p "$cache/trivydb"
