@@ -259,11 +259,11 @@ func PreviewRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Applica
 		"revision":          p.Spec.HeadSHA,
 		"pull-request":      number,
 		"path":              orDefault(app.Spec.Source.Path, "."),
-		"go-package":        orDefault(app.Spec.Build.GoPackage, "."),
 		"image":             strings.TrimSuffix(cfg.Registry, "/") + "/previews/" + app.Namespace + "/" + app.Name,
 		"base-image":        cfg.BaseImage,
 		"insecure-registry": fmt.Sprint(cfg.InsecureRegistry),
 	}
+	buildParams(params, app, cfg)
 	for k, v := range app.Spec.Build.Params {
 		params[k] = v
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,6 +52,15 @@ type Config struct {
 	BaseImage string
 	// Executor is ExecutorLocal or ExecutorTekton.
 	Executor string
+	// SigningKeySecret is the Secret (cosign.key, cosign.password) bound to the pipelines'
+	// signing-key workspace; only the sign task sees it.
+	SigningKeySecret string
+	// TrivyDB is the vulnerability database the scan task uses: a directory the executor can
+	// read, or oci://REPOSITORY[:TAG].
+	TrivyDB string
+	// StatusTokenSecret, when set, is a Secret with the Git provider's API token (key "token");
+	// runs then report commit statuses, and only the report task sees it.
+	StatusTokenSecret string
 }
 
 // Reconciler reconciles Deliveries, and the run queues of the Applications they trigger.
@@ -270,12 +280,13 @@ func DeployRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Applicat
 		"application":       app.Name,
 		"repo-url":          d.Spec.RepoURL,
 		"revision":          d.Spec.After,
+		"ref":               d.Spec.Ref,
 		"path":              orDefault(app.Spec.Source.Path, "."),
-		"go-package":        orDefault(app.Spec.Build.GoPackage, "."),
 		"image":             strings.TrimSuffix(cfg.Registry, "/") + "/apps/" + app.Namespace + "/" + app.Name,
 		"base-image":        cfg.BaseImage,
 		"insecure-registry": fmt.Sprint(cfg.InsecureRegistry),
 	}
+	buildParams(params, app, cfg)
 	for k, v := range app.Spec.Build.Params {
 		params[k] = v
 	}
@@ -310,16 +321,51 @@ func newRun(name, pipeline string, app *v1alpha1.Application, d *v1alpha1.Delive
 			PipelineRef: &tektonv1.PipelineRef{Name: pipeline},
 			Params:      sortedParams(params),
 			Status:      tektonv1.PipelineRunSpecStatusPending,
-			Workspaces: []tektonv1.WorkspaceBinding{
-				{Name: "source", EmptyDir: &corev1EmptyDir},
-				{Name: "cache", PersistentVolumeClaim: &corev1PVC},
-			},
+			Workspaces:  workspaces(cfg),
 		},
 	}
 	if cfg.Executor == ExecutorLocal {
 		pr.Annotations[v1alpha1.AnnotationExecutor] = ExecutorLocal
 	}
 	return pr
+}
+
+// buildParams sets the params that say how to build, scan and report, from the Application's
+// build spec and the platform's configuration. The Application's own param overrides, applied
+// after, win.
+func buildParams(params map[string]string, app *v1alpha1.Application, cfg Config) {
+	b := app.Spec.Build
+	params["strategy"] = orDefault(b.Strategy, v1alpha1.BuildAuto)
+	params["go-package"] = b.GoPackage
+	params["dockerfile"] = b.Dockerfile
+	if b.Builder != "" {
+		params["builder"] = b.Builder
+	}
+	if cfg.TrivyDB != "" {
+		params["trivy-db"] = cfg.TrivyDB
+	}
+	if cfg.StatusTokenSecret != "" {
+		params["provider"] = app.Spec.Source.Provider
+	}
+}
+
+// workspaces binds the pipelines' workspaces: a fresh source directory per run, the shared
+// build cache, and the credentials each single task needs.
+func workspaces(cfg Config) []tektonv1.WorkspaceBinding {
+	ws := []tektonv1.WorkspaceBinding{
+		{Name: "source", EmptyDir: &corev1EmptyDir},
+		{Name: "cache", PersistentVolumeClaim: &corev1PVC},
+	}
+	if cfg.SigningKeySecret != "" {
+		ws = append(ws, tektonv1.WorkspaceBinding{Name: "signing-key", Secret: &corev1.SecretVolumeSource{
+			SecretName: cfg.SigningKeySecret,
+			Items:      []corev1.KeyToPath{{Key: "cosign.key", Path: "cosign.key"}, {Key: "cosign.password", Path: "cosign.password"}},
+		}})
+	}
+	if cfg.StatusTokenSecret != "" {
+		ws = append(ws, tektonv1.WorkspaceBinding{Name: "status-token", Secret: &corev1.SecretVolumeSource{SecretName: cfg.StatusTokenSecret}})
+	}
+	return ws
 }
 
 func orDefault(s, def string) string {

@@ -130,13 +130,26 @@ func TestDeployRunParams(t *testing.T) {
 	tests := []struct {
 		name    string
 		params  map[string]string
+		app     func(*v1alpha1.Application)
 		wantErr string
 		want    map[string]string // params of the run
 	}{
 		{
 			name: "defaults",
-			want: map[string]string{"path": ".", "go-package": ".", "revision": afterSHA,
-				"image": "127.0.0.1:5000/apps/acme/hello", "insecure-registry": "true"},
+			want: map[string]string{"path": ".", "go-package": "", "revision": afterSHA, "ref": "refs/heads/main",
+				"strategy": "auto", "image": "127.0.0.1:5000/apps/acme/hello", "insecure-registry": "true", "provider": ""},
+		},
+		{
+			name: "build spec",
+			app: func(a *v1alpha1.Application) {
+				a.Spec.Build = v1alpha1.BuildSpec{Strategy: "dockerfile", Dockerfile: "build/Dockerfile", Builder: "paketo@sha256:1"}
+			},
+			want: map[string]string{"strategy": "dockerfile", "dockerfile": "build/Dockerfile", "builder": "paketo@sha256:1"},
+		},
+		{
+			name:   "scan policy from the application's params",
+			params: map[string]string{"severity-threshold": "CRITICAL", "scan-ignore": "ignore: []"},
+			want:   map[string]string{"severity-threshold": "CRITICAL", "scan-ignore": "ignore: []"},
 		},
 		{
 			name:   "declared param overridden",
@@ -163,6 +176,9 @@ func TestDeployRunParams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			app := sampleApplication("acme", "hello")
+			if tt.app != nil {
+				tt.app(app)
+			}
 			app.Spec.Build.Params = tt.params
 			pr, err := trigger.DeployRun(t.Context(), sampleDelivery("acme", "github-1"), app, testConfig())
 			if tt.wantErr != "" {
@@ -524,3 +540,44 @@ func TestMain(m *testing.M) { os.Exit(apiServer.Run(m)) }
 
 // testNamespace returns a client of the shared API server and a new namespace for the test.
 func testNamespace(t *testing.T) (client.Client, string) { return apiServer.Namespace(t) }
+
+// The credentials each single task needs are bound only when configured, and only as Secrets.
+func TestRunWorkspaces(t *testing.T) {
+	cfg := testConfig()
+	pr, err := trigger.DeployRun(t.Context(), sampleDelivery("acme", "github-1"), sampleApplication("acme", "hello"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(pr *tektonv1.PipelineRun) (out []string) {
+		for _, w := range pr.Spec.Workspaces {
+			out = append(out, w.Name)
+		}
+		return out
+	}
+	if got := strings.Join(names(pr), ","); got != "source,cache" {
+		t.Errorf("workspaces without credentials = %s, want source,cache", got)
+	}
+	cfg.SigningKeySecret, cfg.StatusTokenSecret, cfg.TrivyDB = "signing", "gh-token", "/var/lib/trivy"
+	pr, err = trigger.DeployRun(t.Context(), sampleDelivery("acme", "github-1"), sampleApplication("acme", "hello"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(names(pr), ","); got != "source,cache,signing-key,status-token" {
+		t.Errorf("workspaces = %s, want source,cache,signing-key,status-token", got)
+	}
+	for _, w := range pr.Spec.Workspaces[2:] {
+		if w.Secret == nil {
+			t.Errorf("workspace %s is not bound to a Secret", w.Name)
+		}
+	}
+	if key := pr.Spec.Workspaces[2].Secret; key.SecretName != "signing" || len(key.Items) != 2 {
+		t.Errorf("signing-key binding = %+v, want the key and its password from Secret signing, not the public key", key)
+	}
+	params := map[string]string{}
+	for _, p := range pr.Spec.Params {
+		params[p.Name] = p.Value.StringVal
+	}
+	if params["provider"] != "github" || params["trivy-db"] != "/var/lib/trivy" {
+		t.Errorf("params provider=%q trivy-db=%q, want github and the configured database", params["provider"], params["trivy-db"])
+	}
+}
