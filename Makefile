@@ -33,9 +33,15 @@ verify: generate ## Regenerate, format and vet; fail if anything changed or is u
 	go vet ./...
 	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --short -- $(GENERATED); echo "generated files are stale: run 'make generate' and commit"; exit 1; }
 
+.PHONY: sctools
+sctools: ## Build (or reuse from the cache) the Kaniko executor, the CNB lifecycle, trivy and mkdb.
+	@hack/sctools/build.sh >/dev/null && hack/trivydb/build.sh
+
 .PHONY: test
 test: build ## Run every test: unit, golden, fuzz seeds, control plane, end to end.
-	k8s=$$(hack/k8sbin/build.sh); SLIPWAY_K8S_BIN="$$k8s" SLIPWAY_BINARY="$(BIN)/slipway" go test -count=1 -timeout 45m $(GOTEST_FLAGS) ./...
+	k8s=$$(hack/k8sbin/build.sh); sc=$$(hack/sctools/build.sh); hack/trivydb/build.sh >/dev/null; \
+	SLIPWAY_K8S_BIN="$$k8s" SLIPWAY_SCTOOLS="$$sc" SLIPWAY_BINARY="$(BIN)/slipway" go test -count=1 -timeout 45m $(GOTEST_FLAGS) ./...
+	cd hack/trivydb && go test -count=1 ./...
 
 .PHONY: demo
 demo: build ## Push the hello app through the whole flow on a fresh local environment.
@@ -43,7 +49,8 @@ demo: build ## Push the hello app through the whole flow on a fresh local enviro
 
 .PHONY: bench
 bench: build ## Run the benchmarks and end-to-end timings; write docs/benchmarks.md.
-	k8s=$$(hack/k8sbin/build.sh); SLIPWAY_K8S_BIN="$$k8s" SLIPWAY_BINARY="$(BIN)/slipway" go run ./hack/bench -out docs/benchmarks.md
+	k8s=$$(hack/k8sbin/build.sh); sc=$$(hack/sctools/build.sh); hack/trivydb/build.sh >/dev/null; \
+	SLIPWAY_K8S_BIN="$$k8s" SLIPWAY_SCTOOLS="$$sc" SLIPWAY_BINARY="$(BIN)/slipway" go run ./hack/bench -out docs/benchmarks.md
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz test for FUZZTIME each (default 30s).

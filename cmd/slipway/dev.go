@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ func newDevCmd() *cobra.Command {
 		dir, namespace, logLevel string
 		webhookPort              int
 		syncInterval             time.Duration
+		tools, trivyDB           string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -31,7 +33,13 @@ the local pipeline runner, the syncer and the webhook receiver.
 All state lives in --dir; running it again on the same directory resumes where it stopped,
 including pipeline runs that were interrupted. Stop it with Ctrl-C.
 
-The control plane's binaries come from $SLIPWAY_K8S_BIN (run 'make k8sbin' to build them).`,
+The control plane's binaries come from $SLIPWAY_K8S_BIN (run 'make k8sbin' to build them). The
+supply-chain tools pipeline steps run (the Kaniko executor, the CNB lifecycle, trivy) come from
+--tools, default $SLIPWAY_SCTOOLS (hack/sctools/build.sh builds them); Go apps build without them.
+Scans read the vulnerability database mirror given with --trivy-db (a Trivy DB directory, or
+oci://REPOSITORY[:TAG]); without one, scans fail and say so. Images are signed with a key pair
+made on the first start (Secret slipway-signing-key), and the syncer applies only images signed
+with it.`,
 		Example: `  slipway dev --dir /tmp/slipway
   KUBECONFIG=/tmp/slipway/cluster/kubeconfig kubectl get applications`,
 		Args: cobra.NoArgs,
@@ -45,6 +53,21 @@ The control plane's binaries come from $SLIPWAY_K8S_BIN (run 'make k8sbin' to bu
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			if tools != "" {
+				if st, err := os.Stat(tools); err != nil || !st.IsDir() {
+					return fmt.Errorf("--tools %s: not a directory (build the tools with hack/sctools/build.sh)", tools)
+				}
+			}
+			if trivyDB != "" && !strings.HasPrefix(trivyDB, "oci://") {
+				if _, err := os.Stat(filepath.Join(trivyDB, "db", "trivy.db")); err != nil {
+					return fmt.Errorf("--trivy-db %s: no db/trivy.db in it; give a Trivy database directory or oci://REPOSITORY[:TAG]", trivyDB)
+				}
+				abs, err := filepath.Abs(trivyDB)
+				if err != nil {
+					return err
+				}
+				trivyDB = abs
 			}
 			bin, err := localkube.BinDir()
 			if err != nil {
@@ -72,6 +95,7 @@ The control plane's binaries come from $SLIPWAY_K8S_BIN (run 'make k8sbin' to bu
 			env, err := devenv.Start(cmd.Context(), devenv.Options{
 				Dir: abs, K8sBinDir: bin, SlipwayBinary: self, Namespace: namespace,
 				Ports: devenv.Ports{Webhooks: webhookPort}, SyncInterval: syncInterval, Logger: logger,
+				Tools: tools, TrivyDB: trivyDB,
 				Progress: func(stage string, d time.Duration) { fmt.Fprintf(out, "  %-26s %6.1fs\n", stage, d.Seconds()) },
 			})
 			if err != nil {
@@ -100,6 +124,8 @@ The control plane's binaries come from $SLIPWAY_K8S_BIN (run 'make k8sbin' to bu
 	cmd.Flags().IntVar(&webhookPort, "webhook-port", 0, "webhook receiver port (0: keep the one chosen on the first start)")
 	cmd.Flags().DurationVar(&syncInterval, "sync-interval", 30*time.Second, "how often the syncer re-applies the config repo")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level of DIR/slipway.log: debug, info, warn or error")
+	cmd.Flags().StringVar(&tools, "tools", os.Getenv("SLIPWAY_SCTOOLS"), "directory of the supply-chain tools (Kaniko executor, lifecycle, trivy)")
+	cmd.Flags().StringVar(&trivyDB, "trivy-db", os.Getenv("SLIPWAY_TRIVY_DB"), "vulnerability database mirror: a Trivy DB directory or oci://REPOSITORY[:TAG]")
 	return cmd
 }
 

@@ -27,19 +27,20 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
+	"slipway.dev/slipway/engine/baseimage"
 	"slipway.dev/slipway/engine/appstatus"
 	"slipway.dev/slipway/engine/configcommit"
 	"slipway.dev/slipway/engine/configrepo"
 	"slipway.dev/slipway/engine/crds"
 	"slipway.dev/slipway/engine/deploy"
 	"slipway.dev/slipway/engine/gitserver"
-	"slipway.dev/slipway/engine/gobuild"
 	"slipway.dev/slipway/engine/inbox"
 	"slipway.dev/slipway/engine/localkube"
 	"slipway.dev/slipway/engine/localrunner"
 	"slipway.dev/slipway/engine/registry"
 	"slipway.dev/slipway/engine/release"
 	"slipway.dev/slipway/engine/retention"
+	"slipway.dev/slipway/engine/sign"
 	"slipway.dev/slipway/engine/syncer"
 	"slipway.dev/slipway/engine/trigger"
 	"slipway.dev/slipway/webhooks"
@@ -75,6 +76,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, if set, is told about each start-up stage as it completes.
 	Progress func(stage string, elapsed time.Duration)
+	// Tools is the directory of the supply-chain tools pipeline steps use (the Kaniko
+	// executor, the CNB lifecycle and launcher, trivy; see hack/sctools). Without it, builds
+	// other than the Go fast path and scans fail with a message naming the missing tool.
+	Tools string
+	// TrivyDB is the vulnerability database mirror scans use: a directory or
+	// oci://REPOSITORY[:TAG]. Without it, scans fail and say so.
+	TrivyDB string
 }
 
 // Env is a running dev environment.
@@ -175,10 +183,11 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		return nil, fmt.Errorf("devenv: start registry: %w", err)
 	}
 	e.Registry = e.reg.Host()
-	e.BaseImage, err = gobuild.PushBase(ctx, e.Registry+"/slipway/base:v1", true)
+	base, err := baseimage.PushBusybox(ctx, e.Registry+"/slipway/base:busybox", baseimage.Options{Insecure: true})
 	if err != nil {
 		return nil, fmt.Errorf("devenv: push base image: %w", err)
 	}
+	e.BaseImage = base.Ref
 	stage("registry serving")
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -225,9 +234,22 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	}
 	e.client = mgr.GetClient()
 
+	direct, err := client.New(e.cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("devenv: client: %w", err)
+	}
+	pub, err := ensureSigningKey(ctx, direct, o.Namespace)
+	if err != nil {
+		return nil, fmt.Errorf("devenv: %w", err)
+	}
+	verifier, err := sign.NewVerifier([][]byte{pub}, sign.WithInsecureRegistry(), sign.WithLogger(o.Logger.With("component", "verify")))
+	if err != nil {
+		return nil, fmt.Errorf("devenv: signature verifier: %w", err)
+	}
+
 	tg := &appstatus.Reporter{Client: mgr.GetClient(), Branch: ConfigBranch, Log: o.Logger.With("component", "status")}
 	sy, err = syncer.New(e.cfg, writer, syncer.WithInterval(o.SyncInterval), syncer.WithGarbageCollector(true),
-		syncer.WithLogger(o.Logger.With("component", "syncer")), syncer.WithReporter(tg.Report))
+		syncer.WithLogger(o.Logger.With("component", "syncer")), syncer.WithReporter(tg.Report), syncer.WithVerifier(verifier))
 	if err != nil {
 		return nil, fmt.Errorf("devenv: syncer: %w", err)
 	}
@@ -236,6 +258,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&trigger.Reconciler{Client: mgr.GetClient(), Log: o.Logger.With("component", "trigger"), Config: trigger.Config{
 			Registry: e.Registry, InsecureRegistry: true, BaseImage: e.BaseImage, Executor: trigger.ExecutorLocal,
+			SigningKeySecret: SigningKeySecret, TrivyDB: o.TrivyDB,
 		}},
 		&release.Reconciler{Client: mgr.GetClient(), Log: o.Logger.With("component", "release")},
 		&deploy.Reconciler{Client: mgr.GetClient(), Renderer: renderer{}, Committer: configcommit.New(writer, ConfigBranch),
@@ -254,7 +277,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		WorkRoot:   filepath.Join(dir, "runs"),
 		VolumeRoot: filepath.Join(dir, "volumes"),
 		LogRoot:    e.LogDir,
-		Steps:      &localrunner.HostSteps{SlipwayBinary: o.SlipwayBinary},
+		Steps:      hostSteps(o),
 		Logger:     o.Logger.With("component", "localrunner"),
 	})
 
