@@ -161,13 +161,13 @@ func TestIgnoreList(t *testing.T) {
 			name:       "reason and expiry unblock",
 			ignores:    "ignore:\n- {id: CVE-2099-0001, package: bash, reason: no shell at runtime, expires: 2030-07-01}\n- {id: CVE-2099-0002, reason: fixed by the next Go release, expires: 2030-06-15}\n",
 			wantPass:   true,
-			wantInText: []string{"ignored until 2030-07-02: no shell at runtime", "PASS (threshold HIGH)", "0 blocking, 2 ignored"},
+			wantInText: []string{"ignored through 2030-07-01: no shell at runtime", "PASS (threshold HIGH)", "0 blocking, 2 ignored"},
 		},
 		{
 			name:       "expired entry does not",
 			ignores:    "ignore:\n- {id: CVE-2099-0001, reason: no shell at runtime, expires: 2030-06-14}\n- {id: CVE-2099-0002, reason: fixed soon, expires: 2031-01-01}\n",
 			wantPass:   false,
-			wantInText: []string{"blocking (ignore entry expired 2030-06-15)", "expired ignore entry: CVE-2099-0001 expired 2030-06-15T00:00:00Z (no shell at runtime)", "1 blocking, 1 ignored"},
+			wantInText: []string{"blocking (ignore entry expired after 2030-06-14)", "expired ignore entry: CVE-2099-0001 expired after 2030-06-14 (no shell at runtime)", "1 blocking, 1 ignored"},
 		},
 		{
 			name:       "other package does not",

@@ -77,9 +77,9 @@ func WriteTable(w io.Writer, s Summary, v *Verdict) error {
 		status := string(f.Status)
 		switch {
 		case f.Status == StatusIgnored:
-			status += fmt.Sprintf(" until %s: %s", f.Ignore.Expires.UTC().Format(time.DateOnly), oneLine(f.Ignore.Reason))
+			status += fmt.Sprintf(" %s: %s", validity(f.Ignore.Expires), oneLine(f.Ignore.Reason))
 		case f.Ignore != nil:
-			status += fmt.Sprintf(" (ignore entry expired %s)", f.Ignore.Expires.UTC().Format(time.DateOnly))
+			status += fmt.Sprintf(" (ignore entry %s)", expiry(f.Ignore.Expires))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, f.Package, f.Installed, fixed, f.Severity, status)
 	}
@@ -87,14 +87,37 @@ func WriteTable(w io.Writer, s Summary, v *Verdict) error {
 		return fmt.Errorf("write table: %w", err)
 	}
 	for _, ig := range v.Expired {
-		fmt.Fprintf(w, "expired ignore entry: %s%s expired %s (%s); it no longer ignores anything\n",
-			ig.ID, pkgSuffix(ig.Package), ig.Expires.UTC().Format(time.RFC3339), oneLine(ig.Reason))
+		fmt.Fprintf(w, "expired ignore entry: %s%s %s (%s); it no longer ignores anything\n",
+			ig.ID, pkgSuffix(ig.Package), expiry(ig.Expires), oneLine(ig.Reason))
 	}
 	c := s.Counts
 	_, err := fmt.Fprintf(w, "%s: %s (threshold %s): %d critical, %d high, %d medium, %d low, %d unknown; %d blocking, %d ignored; %d packages\n",
 		s.Image, strings.ToUpper(s.Verdict), s.Threshold, c["CRITICAL"], c["HIGH"], c["MEDIUM"], c["LOW"], c["UNKNOWN"],
 		s.BlockingCount, s.Ignored, s.Packages)
 	return err
+}
+
+// lastDay returns the last day an expiry at midnight UTC covers, as the file said it.
+func lastDay(t time.Time) (string, bool) {
+	t = t.UTC()
+	if t.Hour() != 0 || t.Minute() != 0 || t.Second() != 0 || t.Nanosecond() != 0 {
+		return "", false
+	}
+	return t.AddDate(0, 0, -1).Format(time.DateOnly), true
+}
+
+func validity(t time.Time) string {
+	if d, ok := lastDay(t); ok {
+		return "through " + d
+	}
+	return "until " + t.UTC().Format(time.RFC3339)
+}
+
+func expiry(t time.Time) string {
+	if d, ok := lastDay(t); ok {
+		return "expired after " + d
+	}
+	return "expired at " + t.UTC().Format(time.RFC3339)
 }
 
 func pkgSuffix(p string) string {
