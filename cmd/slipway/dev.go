@@ -20,7 +20,7 @@ func newDevCmd() *cobra.Command {
 		dir, namespace, logLevel string
 		webhookPort              int
 		syncInterval             time.Duration
-		tools, trivyDB           string
+		tools, trivyDB, builder  string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -69,6 +69,16 @@ with it.`,
 				}
 				trivyDB = abs
 			}
+			if builder != "" {
+				abs, err := filepath.Abs(builder)
+				if err != nil {
+					return err
+				}
+				if _, err := os.Stat(filepath.Join(abs, "order.toml")); err != nil {
+					return fmt.Errorf("--builder %s: no order.toml in it; give a directory laid out like a builder's /cnb (order.toml, buildpacks/<id>/<version>/)", builder)
+				}
+				builder = abs
+			}
 			bin, err := localkube.BinDir()
 			if err != nil {
 				return err
@@ -95,7 +105,7 @@ with it.`,
 			env, err := devenv.Start(cmd.Context(), devenv.Options{
 				Dir: abs, K8sBinDir: bin, SlipwayBinary: self, Namespace: namespace,
 				Ports: devenv.Ports{Webhooks: webhookPort}, SyncInterval: syncInterval, Logger: logger,
-				Tools: tools, TrivyDB: trivyDB,
+				Tools: tools, TrivyDB: trivyDB, Builder: builder,
 				Progress: func(stage string, d time.Duration) { fmt.Fprintf(out, "  %-26s %6.1fs\n", stage, d.Seconds()) },
 			})
 			if err != nil {
@@ -125,6 +135,7 @@ with it.`,
 	cmd.Flags().DurationVar(&syncInterval, "sync-interval", 30*time.Second, "how often the syncer re-applies the config repo")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level of DIR/slipway.log: debug, info, warn or error")
 	cmd.Flags().StringVar(&tools, "tools", os.Getenv("SLIPWAY_SCTOOLS"), "directory of the supply-chain tools (Kaniko executor, lifecycle, trivy)")
+	cmd.Flags().StringVar(&builder, "builder", "", "buildpacks builder directory for Applications that name none")
 	cmd.Flags().StringVar(&trivyDB, "trivy-db", os.Getenv("SLIPWAY_TRIVY_DB"), "vulnerability database mirror: a Trivy DB directory or oci://REPOSITORY[:TAG]")
 	return cmd
 }

@@ -27,8 +27,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
-	"slipway.dev/slipway/engine/baseimage"
 	"slipway.dev/slipway/engine/appstatus"
+	"slipway.dev/slipway/engine/baseimage"
 	"slipway.dev/slipway/engine/configcommit"
 	"slipway.dev/slipway/engine/configrepo"
 	"slipway.dev/slipway/engine/crds"
@@ -83,6 +83,9 @@ type Options struct {
 	// TrivyDB is the vulnerability database mirror scans use: a directory or
 	// oci://REPOSITORY[:TAG]. Without it, scans fail and say so.
 	TrivyDB string
+	// Builder is the buildpacks builder (a directory laid out like a builder's /cnb) for
+	// Applications that name none.
+	Builder string
 }
 
 // Env is a running dev environment.
@@ -258,7 +261,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&trigger.Reconciler{Client: mgr.GetClient(), Log: o.Logger.With("component", "trigger"), Config: trigger.Config{
 			Registry: e.Registry, InsecureRegistry: true, BaseImage: e.BaseImage, Executor: trigger.ExecutorLocal,
-			SigningKeySecret: SigningKeySecret, TrivyDB: o.TrivyDB,
+			SigningKeySecret: SigningKeySecret, TrivyDB: o.TrivyDB, Builder: o.Builder,
 		}},
 		&release.Reconciler{Client: mgr.GetClient(), Log: o.Logger.With("component", "release")},
 		&deploy.Reconciler{Client: mgr.GetClient(), Renderer: renderer{}, Committer: configcommit.New(writer, ConfigBranch),

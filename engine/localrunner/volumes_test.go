@@ -58,7 +58,7 @@ spec:
 func TestSecretAndConfigMapWorkspaces(t *testing.T) {
 	f := newFixture(t)
 	f.opts.Volumes = objects{
-		"secret/default/signing":    {"cosign.key": []byte("PRIVATE"), "cosign.password": []byte("pw")},
+		"secret/default/signing":     {"cosign.key": []byte("PRIVATE"), "cosign.password": []byte("pw")},
 		"configmap/default/settings": {"level": []byte("high")},
 	}
 	out := f.execute(t, t.Context(), volumeRun)

@@ -58,6 +58,8 @@ type Config struct {
 	// TrivyDB is the vulnerability database the scan task uses: a directory the executor can
 	// read, or oci://REPOSITORY[:TAG].
 	TrivyDB string
+	// Builder is the buildpacks builder used when an Application names none.
+	Builder string
 	// StatusTokenSecret, when set, is a Secret with the Git provider's API token (key "token");
 	// runs then report commit statuses, and only the report task sees it.
 	StatusTokenSecret string
@@ -338,8 +340,8 @@ func buildParams(params map[string]string, app *v1alpha1.Application, cfg Config
 	params["strategy"] = orDefault(b.Strategy, v1alpha1.BuildAuto)
 	params["go-package"] = b.GoPackage
 	params["dockerfile"] = b.Dockerfile
-	if b.Builder != "" {
-		params["builder"] = b.Builder
+	if builder := orDefault(b.Builder, cfg.Builder); builder != "" {
+		params["builder"] = builder
 	}
 	if cfg.TrivyDB != "" {
 		params["trivy-db"] = cfg.TrivyDB
