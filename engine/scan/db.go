@@ -77,6 +77,22 @@ func MakeDB(ctx context.Context, mkdb string, advisories []byte, dir string) (DB
 	return OpenDB(dir)
 }
 
+// EnsureDB returns the database in dir, first writing one there from advisories with the
+// mkdb binary when dir holds none (created reports that). `slipway dev` calls it with the
+// directory an operator may fill with a real database and EmptyAdvisories as the fallback;
+// a database from EmptyAdvisories finds nothing, so callers should say so in their log.
+func EnsureDB(ctx context.Context, dir, mkdb string, advisories []byte) (db DB, created bool, err error) {
+	db, err = OpenDB(dir)
+	if !errors.Is(err, ErrNoDB) {
+		return db, false, err
+	}
+	if mkdb == "" {
+		return DB{}, false, err
+	}
+	db, err = MakeDB(ctx, mkdb, advisories, dir)
+	return db, err == nil, err
+}
+
 // PullOptions say how PullDB reaches the registry.
 type PullOptions struct {
 	// Insecure uses plain HTTP (loopback registries only).

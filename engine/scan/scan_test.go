@@ -137,9 +137,17 @@ func TestCleanImagePasses(t *testing.T) {
 	if len(res.Report.Findings) != 0 || res.Report.Packages != 2 {
 		t.Errorf("findings %+v in %d packages, want none in 2", res.Report.Findings, res.Report.Packages)
 	}
-	v := Policy{Threshold: Low}.Evaluate(res.Report, time.Now())
+	p := Policy{Threshold: Low}
+	v := p.Evaluate(res.Report, time.Now())
 	if !v.Pass {
 		t.Errorf("clean image failed: %v", ids(v.Findings))
+	}
+	var table bytes.Buffer
+	if err := WriteTable(&table, Summarize(f.clean, p, res.Report, v, sbom), v); err != nil {
+		t.Fatal(err)
+	}
+	if want := "no vulnerabilities found\n" + f.clean + ": PASS (threshold LOW)"; !strings.HasPrefix(table.String(), want) {
+		t.Errorf("report = %q, want it to start with %q", table.String(), want)
 	}
 	checkSBOM(t, sbom, "bash", "zlib1g")
 }
@@ -263,5 +271,36 @@ func TestSharedCacheDir(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(cache, "db")); err == nil {
 		t.Error("the shared cache dir got a db entry; the database must stay where the operator put it")
+	}
+}
+
+func TestEnsureDB(t *testing.T) {
+	f := setup(t)
+	dir := filepath.Join(t.TempDir(), "db")
+	db, created, err := EnsureDB(t.Context(), dir, f.mkdb, EmptyAdvisories)
+	if err != nil || !created || db.Dir != dir {
+		t.Fatalf("EnsureDB(empty dir) = %+v, %v, %v; want a new database in %s", db, created, err, dir)
+	}
+	if _, created, err = EnsureDB(t.Context(), dir, f.mkdb, EmptyAdvisories); err != nil || created {
+		t.Fatalf("EnsureDB(existing) created = %v, err = %v; want the existing one", created, err)
+	}
+	// The empty database finds nothing in the vulnerable image.
+	s, err := New(f.trivy, db, WithInsecureRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Scan(t.Context(), f.vulnerable, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Report.Findings) != 0 || res.Report.Packages != 4 {
+		t.Errorf("empty database: %d findings in %d packages, want 0 in 4", len(res.Report.Findings), res.Report.Packages)
+	}
+	if _, _, err := EnsureDB(t.Context(), t.TempDir(), "", nil); !errors.Is(err, ErrNoDB) {
+		t.Errorf("EnsureDB without mkdb = %v, want ErrNoDB", err)
+	}
+	bad := t.TempDir()
+	if _, _, err := EnsureDB(t.Context(), bad, f.mkdb, []byte("advisories: [{id: X}]")); err == nil || !strings.Contains(err.Error(), "advisory 1 (X): severity") {
+		t.Errorf("EnsureDB with a bad list = %v, want mkdb's error", err)
 	}
 }

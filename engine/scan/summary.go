@@ -67,8 +67,13 @@ func Summarize(image string, p Policy, r *Report, v *Verdict, sbom string) Summa
 // WriteTable writes the findings as an aligned table (id, package, installed, fixed,
 // severity, status), then expired ignore entries, then a one-line verdict.
 func WriteTable(w io.Writer, s Summary, v *Verdict) error {
+	if len(v.Findings) == 0 {
+		fmt.Fprintln(w, "no vulnerabilities found")
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\tPACKAGE\tINSTALLED\tFIXED\tSEVERITY\tSTATUS\n")
+	if len(v.Findings) > 0 {
+		fmt.Fprintf(tw, "ID\tPACKAGE\tINSTALLED\tFIXED\tSEVERITY\tSTATUS\n")
+	}
 	for _, f := range v.Findings {
 		fixed := f.Fixed
 		if fixed == "" {
