@@ -47,6 +47,7 @@ var forbidden = map[string][]string{
 	"engine/localkube":   {"k8s.io/kubernetes", "sigs.k8s.io/controller-runtime", "go.etcd.io/etcd/server", "sigs.k8s.io/kwok"},
 	"engine/localrunner": {"helm.sh/", "github.com/argoproj/", "github.com/go-git/", "github.com/sigstore/"},
 	"engine/trigger":     {"helm.sh/", "github.com/argoproj/", "github.com/go-git/"},
+	"engine/scan":        {"github.com/aquasecurity/", "github.com/google/go-containerregistry/", "k8s.io/", "sigs.k8s.io/controller-runtime"},
 }
 
 type pkg struct {
