@@ -25,6 +25,11 @@ const (
 	PhaseAvailable = "Available"
 	PhaseRefused   = "Refused"
 	PhaseFailed    = "Failed"
+	// PhaseSuperseded: not deployed, because a newer Release of the same ref already runs
+	// there (the Releases finished out of order).
+	PhaseSuperseded = "Superseded"
+	// PhaseRolledBack: deployed once, then replaced by a rollback to an earlier Release.
+	PhaseRolledBack = "RolledBack"
 )
 
 // Renderer renders an Application's manifests for one environment and image.
@@ -58,6 +63,10 @@ type Reconciler struct {
 	Committer Committer
 	Notifier  Notifier
 	Log       *slog.Logger
+	// APIReader, if set, reads the Application, Releases and Deliveries that the out-of-order
+	// guard and rollbacks decide on without the cache (for example the manager's
+	// GetAPIReader()), so a deployment recorded a moment earlier is never missed.
+	APIReader client.Reader
 }
 
 // SetupWithManager registers the reconciler with a controller-runtime manager.
@@ -104,10 +113,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	log := r.logger().With("application", app.Name, "release", rel.Name)
+	if envs := rollbackRequests(&rel); len(envs) > 0 {
+		return ctrl.Result{}, r.rollback(ctx, &app, &rel, envs)
+	}
 
 	committed := false
 	for _, env := range AutoEnvironments(&app) {
 		if st := findEnv(rel.Status.Environments, env.Name); st != nil && st.Phase != "" && st.Phase != PhaseFailed {
+			continue
+		}
+		skipped, err := r.skipOutOfOrder(ctx, &app, env.Name, &rel)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if skipped {
 			continue
 		}
 		rev, err := r.commit(ctx, &app, env, &rel)
@@ -128,7 +147,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err := r.Client.Status().Update(ctx, &rel); err != nil {
 			return ctrl.Result{}, fmt.Errorf("update release %s status: %w", rel.Name, err)
 		}
-		if err := r.recordOnApp(ctx, &app, env.Name, &rel, rev); err != nil {
+		if err := r.recordOnApp(ctx, &app, env.Name, &rel, rev, true); err != nil {
 			return ctrl.Result{}, err
 		}
 		committed = true
@@ -137,6 +156,29 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.Notifier.Notify()
 	}
 	return ctrl.Result{}, nil
+}
+
+// skipOutOfOrder records rel as Superseded in env, and reports true, when a newer Release of
+// the same ref already runs there.
+func (r *Reconciler) skipOutOfOrder(ctx context.Context, app *v1alpha1.Application, env string, rel *v1alpha1.Release) (bool, error) {
+	var fresh v1alpha1.Application
+	if err := r.reader().Get(ctx, client.ObjectKeyFromObject(app), &fresh); err != nil {
+		return false, fmt.Errorf("get application %s: %w", app.Name, err)
+	}
+	newer, why, err := r.newerDeployed(ctx, &fresh, env, rel)
+	if err != nil || newer == nil {
+		return false, err
+	}
+	now := metav1.Now()
+	msg := fmt.Sprintf("not deployed to %s: the newer release %s (%s) already runs there; %s", env, newer.Name, short(newer.Spec.SourceSHA), why)
+	r.logger().Info("release finished out of order, not deployed", "application", app.Name, "release", rel.Name, "environment", env, "newer", newer.Name)
+	setEnv(&rel.Status.Environments, v1alpha1.ReleaseEnvironment{Name: env, Phase: PhaseSuperseded, Message: msg, UpdatedAt: &now})
+	meta.SetStatusCondition(&rel.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady,
+		Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonSuperseded, Message: msg})
+	if err := r.Client.Status().Update(ctx, rel); err != nil {
+		return false, fmt.Errorf("update release %s status: %w", rel.Name, err)
+	}
+	return true, nil
 }
 
 func (r *Reconciler) commit(ctx context.Context, app *v1alpha1.Application, env v1alpha1.Environment, rel *v1alpha1.Release) (string, error) {
@@ -164,12 +206,16 @@ func (r *Reconciler) commit(ctx context.Context, app *v1alpha1.Application, env 
 // recordOnApp records the commit on the Application's status. It re-reads the Application and
 // retries on conflict: the syncer writes the same status, and giving up here would lose the record
 // for good, because the Release already says Committed and the retry skips the environment.
-func (r *Reconciler) recordOnApp(ctx context.Context, app *v1alpha1.Application, env string, rel *v1alpha1.Release, rev string) error {
+//
+// latest also makes rel the Application's latest release; a rollback leaves that alone.
+func (r *Reconciler) recordOnApp(ctx context.Context, app *v1alpha1.Application, env string, rel *v1alpha1.Release, rev string, latest bool) error {
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(app), app); err != nil {
 			return err
 		}
-		app.Status.LatestRelease = rel.Name
+		if latest {
+			app.Status.LatestRelease = rel.Name
+		}
 		st := v1alpha1.EnvironmentStatus{Name: env, Release: rel.Name, Image: rel.Spec.Image, ConfigRevision: rev, Sync: "Pending"}
 		replaced := false
 		for i := range app.Status.Environments {
