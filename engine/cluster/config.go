@@ -1,0 +1,366 @@
+// Package cluster composes Slipway's in-cluster components, the three Deployments of
+// charts/slipway: the controller (reconcilers; Tekton runs the PipelineRuns), the webhook
+// receiver and the syncer. Each is configured by SLIPWAY_* environment variables.
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
+)
+
+// Environment variables every component reads.
+const (
+	EnvNamespace             = "SLIPWAY_NAMESPACE"
+	EnvLogLevel              = "SLIPWAY_LOG_LEVEL"
+	EnvHealthAddr            = "SLIPWAY_HEALTH_ADDR"
+	EnvMetricsAddr           = "SLIPWAY_METRICS_ADDR"
+	EnvLeaderElect           = "SLIPWAY_LEADER_ELECT"
+	EnvApplicationNamespaces = "SLIPWAY_APPLICATION_NAMESPACES"
+	EnvCacheDir              = "SLIPWAY_CACHE_DIR"
+
+	EnvRegistry                  = "SLIPWAY_REGISTRY"
+	EnvRegistryInsecure          = "SLIPWAY_REGISTRY_INSECURE"
+	EnvRegistryCredentialsSecret = "SLIPWAY_REGISTRY_CREDENTIALS_SECRET"
+	EnvBaseImage                 = "SLIPWAY_BASE_IMAGE"
+	EnvSigningKeySecret          = "SLIPWAY_SIGNING_KEY_SECRET"
+	EnvConfigRepoURL             = "SLIPWAY_CONFIG_REPO_URL"
+	EnvConfigRepoBranch          = "SLIPWAY_CONFIG_REPO_BRANCH"
+	EnvConfigRepoCredentials     = "SLIPWAY_CONFIG_REPO_CREDENTIALS"
+
+	EnvWebhookAddr    = "SLIPWAY_WEBHOOK_ADDR"
+	EnvWebhookSecrets = "SLIPWAY_WEBHOOK_SECRETS"
+
+	EnvSigningPublicKey = "SLIPWAY_SIGNING_PUBLIC_KEY"
+	EnvVerifySignatures = "SLIPWAY_VERIFY_SIGNATURES"
+	EnvSyncInterval     = "SLIPWAY_SYNC_INTERVAL"
+)
+
+// Common is what every component is configured with.
+type Common struct {
+	// Namespace is the component's own namespace: leader-election leases and provider-wide
+	// webhook Secrets live there.
+	Namespace string
+	// ApplicationNamespaces restricts the watched namespaces; empty watches every namespace.
+	ApplicationNamespaces []string
+	LogLevel              slog.Level
+	// HealthAddr serves /healthz and /readyz.
+	HealthAddr string
+	// MetricsAddr serves Prometheus metrics; "0" turns them off.
+	MetricsAddr string
+	// LeaderElect makes one replica of several active.
+	LeaderElect bool
+	// Kube is the API server to talk to; Load leaves it nil for the caller to set.
+	Kube *rest.Config
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// ConfigRepo says where rendered manifests are committed and read from.
+type ConfigRepo struct {
+	URL    string
+	Branch string
+	// Username and Password authenticate over HTTPS; both empty means anonymous.
+	Username, Password string
+	// CacheDir holds the writer's object cache.
+	CacheDir string
+}
+
+// String never shows the password.
+func (c ConfigRepo) String() string { return c.URL + "#" + c.Branch }
+
+// ControllerConfig configures RunController.
+type ControllerConfig struct {
+	Common
+	// Registry is host[:port][/path] images are pushed to.
+	Registry                  string
+	RegistryInsecure          bool
+	RegistryCredentialsSecret string
+	// BaseImage is the Go fast path's base image, pinned by digest; empty leaves it to the
+	// pipeline's default.
+	BaseImage        string
+	SigningKeySecret string
+	ConfigRepo       ConfigRepo
+}
+
+// WebhookConfig configures RunWebhook.
+type WebhookConfig struct {
+	Common
+	// Addr is the receiver's listen address.
+	Addr string
+	// Secrets are provider-wide webhook secrets in Namespace, accepted for every repository.
+	Secrets []SecretRef
+}
+
+// SecretRef names one key of a Secret.
+type SecretRef struct{ Name, Key string }
+
+// SyncerConfig configures RunSyncer.
+type SyncerConfig struct {
+	Common
+	ConfigRepo ConfigRepo
+	// PublicKeys are the PEM cosign public keys image signatures must verify against.
+	PublicKeys [][]byte
+	// VerifySignatures false applies images without checking their signatures.
+	VerifySignatures bool
+	RegistryInsecure bool
+	Interval         time.Duration
+}
+
+// Getenv looks up one environment variable, like os.Getenv.
+type Getenv func(string) string
+
+// problems collects every bad setting so that one start reports them all.
+type problems []error
+
+func (p *problems) add(env, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
+}
+
+func (p problems) err(component string) error {
+	if len(p) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(p))
+	for i, e := range p {
+		msgs[i] = "  " + e.Error()
+	}
+	return fmt.Errorf("slipway %s is not configured:\n%s", component, strings.Join(msgs, "\n"))
+}
+
+func loadCommon(env Getenv, p *problems, defaultLeader bool) Common {
+	c := Common{
+		Namespace:   strings.TrimSpace(env(EnvNamespace)),
+		HealthAddr:  orDefault(env(EnvHealthAddr), ":8081"),
+		MetricsAddr: orDefault(env(EnvMetricsAddr), "0"),
+	}
+	switch {
+	case c.Namespace == "":
+		p.add(EnvNamespace, "not set; set it to the namespace the component runs in (the chart sets it from metadata.namespace)")
+	case len(validation.IsDNS1123Label(c.Namespace)) > 0:
+		p.add(EnvNamespace, "%q is not a namespace name", c.Namespace)
+	}
+	for _, ns := range splitList(env(EnvApplicationNamespaces)) {
+		if len(validation.IsDNS1123Label(ns)) > 0 {
+			p.add(EnvApplicationNamespaces, "%q is not a namespace name; want a comma-separated list of namespaces", ns)
+		}
+		c.ApplicationNamespaces = append(c.ApplicationNamespaces, ns)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(orDefault(env(EnvLogLevel), "info"))); err != nil {
+		p.add(EnvLogLevel, "%q: want debug, info, warn or error", env(EnvLogLevel))
+	}
+	checkAddr(p, EnvHealthAddr, c.HealthAddr)
+	if c.MetricsAddr != "0" {
+		checkAddr(p, EnvMetricsAddr, c.MetricsAddr)
+	}
+	c.LeaderElect = parseBool(env, p, EnvLeaderElect, defaultLeader)
+	return c
+}
+
+// LoadController reads the controller's settings and reports every missing or bad one.
+func LoadController(env Getenv) (ControllerConfig, error) {
+	var p problems
+	c := ControllerConfig{
+		Common:                    loadCommon(env, &p, false),
+		Registry:                  strings.TrimSpace(env(EnvRegistry)),
+		RegistryCredentialsSecret: strings.TrimSpace(env(EnvRegistryCredentialsSecret)),
+		BaseImage:                 strings.TrimSpace(env(EnvBaseImage)),
+		SigningKeySecret:          strings.TrimSpace(env(EnvSigningKeySecret)),
+	}
+	c.RegistryInsecure = parseBool(env, &p, EnvRegistryInsecure, false)
+	switch {
+	case c.Registry == "":
+		p.add(EnvRegistry, "not set; set it to the registry images are pushed to, host[:port]/path without a scheme")
+	case strings.Contains(c.Registry, "://") || strings.ContainsAny(c.Registry, " \t@"):
+		p.add(EnvRegistry, "%q: want host[:port]/path without a scheme, tag or digest", c.Registry)
+	}
+	if c.BaseImage != "" && !pinned.MatchString(c.BaseImage) {
+		p.add(EnvBaseImage, "%q is not pinned by digest; want REPOSITORY@sha256:<64 hex digits>", c.BaseImage)
+	}
+	checkSecretName(&p, EnvRegistryCredentialsSecret, c.RegistryCredentialsSecret, false)
+	checkSecretName(&p, EnvSigningKeySecret, c.SigningKeySecret, true)
+	c.ConfigRepo = loadConfigRepo(env, &p)
+	return c, p.err("controller")
+}
+
+// LoadWebhook reads the webhook receiver's settings and reports every missing or bad one.
+func LoadWebhook(env Getenv) (WebhookConfig, error) {
+	var p problems
+	c := WebhookConfig{Common: loadCommon(env, &p, false), Addr: orDefault(env(EnvWebhookAddr), ":8080")}
+	checkAddr(&p, EnvWebhookAddr, c.Addr)
+	if len(c.ApplicationNamespaces) > 1 {
+		p.add(EnvApplicationNamespaces, "the webhook receiver records Deliveries in one namespace; got %d (%s)",
+			len(c.ApplicationNamespaces), strings.Join(c.ApplicationNamespaces, ","))
+	}
+	if c.LeaderElect {
+		p.add(EnvLeaderElect, "the webhook receiver runs every replica; unset it")
+	}
+	for _, ref := range splitList(env(EnvWebhookSecrets)) {
+		name, key, ok := strings.Cut(ref, "/")
+		if !ok || key == "" || len(validation.IsDNS1123Subdomain(name)) > 0 || len(validation.IsConfigMapKey(key)) > 0 {
+			p.add(EnvWebhookSecrets, "%q: want a comma-separated list of secret-name/key", ref)
+			continue
+		}
+		c.Secrets = append(c.Secrets, SecretRef{Name: name, Key: key})
+	}
+	return c, p.err("webhook")
+}
+
+// LoadSyncer reads the syncer's settings, including the trusted public key file, and reports
+// every missing or bad one.
+func LoadSyncer(env Getenv) (SyncerConfig, error) {
+	var p problems
+	c := SyncerConfig{Common: loadCommon(env, &p, false), ConfigRepo: loadConfigRepo(env, &p)}
+	c.VerifySignatures = parseBool(env, &p, EnvVerifySignatures, true)
+	c.RegistryInsecure = parseBool(env, &p, EnvRegistryInsecure, false)
+	c.Interval = 3 * time.Minute
+	if s := strings.TrimSpace(env(EnvSyncInterval)); s != "" {
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			p.add(EnvSyncInterval, "%q is not a duration; want for example 3m or 30s", s)
+		case d < time.Second:
+			p.add(EnvSyncInterval, "%s is too short; want at least 1s", d)
+		default:
+			c.Interval = d
+		}
+	}
+	path := strings.TrimSpace(env(EnvSigningPublicKey))
+	switch {
+	case path == "" && c.VerifySignatures:
+		p.add(EnvSigningPublicKey, "not set; set it to the cosign.pub file that image signatures must verify against "+
+			"(the chart mounts signing.publicKeySecret at /var/run/slipway/signing/cosign.pub), "+
+			"or set %s=false to apply unsigned images", EnvVerifySignatures)
+	case path != "":
+		pem, err := os.ReadFile(path)
+		switch {
+		case err != nil:
+			p.add(EnvSigningPublicKey, "read the public key: %v", err)
+		case !strings.Contains(string(pem), "-----BEGIN PUBLIC KEY-----"):
+			p.add(EnvSigningPublicKey, "%s holds no PEM public key (want cosign.pub)", path)
+		default:
+			c.PublicKeys = append(c.PublicKeys, pem)
+		}
+	}
+	return c, p.err("syncer")
+}
+
+func loadConfigRepo(env Getenv, p *problems) ConfigRepo {
+	c := ConfigRepo{
+		URL:      strings.TrimSpace(env(EnvConfigRepoURL)),
+		Branch:   orDefault(env(EnvConfigRepoBranch), "main"),
+		CacheDir: filepath.Join(orDefault(env(EnvCacheDir), filepath.Join(os.TempDir(), "slipway")), "configrepo"),
+	}
+	if c.URL == "" {
+		p.add(EnvConfigRepoURL, "not set; set it to the config repository's https:// URL")
+	} else if u, err := url.Parse(c.URL); err != nil || u.Host == "" {
+		p.add(EnvConfigRepoURL, "%q is not a URL; want https://host/path.git", redactURL(c.URL))
+	} else {
+		switch {
+		case u.Scheme == "ssh":
+			p.add(EnvConfigRepoURL, "ssh:// is not supported by the config-repo writer yet; use an https:// URL with a username and password (or token)")
+		case u.User != nil:
+			p.add(EnvConfigRepoURL, "must not hold credentials; put them in the Secret mounted at %s", EnvConfigRepoCredentials)
+		case u.Scheme != "https" && u.Scheme != "http":
+			p.add(EnvConfigRepoURL, "scheme %q: want https://", u.Scheme)
+		}
+	}
+	if strings.ContainsAny(c.Branch, " ~^:?*[\\") || strings.Contains(c.Branch, "..") {
+		p.add(EnvConfigRepoBranch, "%q is not a branch name", c.Branch)
+	}
+	dir := strings.TrimSpace(env(EnvConfigRepoCredentials))
+	if dir == "" {
+		return c // anonymous
+	}
+	user, uerr := os.ReadFile(filepath.Join(dir, "username"))
+	pass, perr := os.ReadFile(filepath.Join(dir, "password"))
+	switch {
+	case uerr == nil && perr == nil:
+		c.Username, c.Password = strings.TrimSpace(string(user)), strings.TrimSpace(string(pass))
+		if c.Username == "" || c.Password == "" {
+			p.add(EnvConfigRepoCredentials, "%s: username or password is empty", dir)
+		}
+	case fileExists(filepath.Join(dir, "identity")):
+		p.add(EnvConfigRepoCredentials, "%s holds an SSH identity, which the config-repo writer does not support yet; use username and password over https", dir)
+	default:
+		p.add(EnvConfigRepoCredentials, "%s: want the files username and password (the keys of configRepo.credentialsSecret)", dir)
+	}
+	return c
+}
+
+var pinned = regexp.MustCompile(`^[^@\s]+@sha256:[0-9a-f]{64}$`)
+
+func checkSecretName(p *problems, env, name string, required bool) {
+	switch {
+	case name == "" && required:
+		p.add(env, "not set; set it to the name of the Secret the pipelines use")
+	case name != "" && len(validation.IsDNS1123Subdomain(name)) > 0:
+		p.add(env, "%q is not a Secret name", name)
+	}
+}
+
+func checkAddr(p *problems, env, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(env, "%q: want host:port or :port", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add(env, "%q: port %q is not a number between 0 and 65535", addr, port)
+	}
+}
+
+func parseBool(env Getenv, p *problems, name string, def bool) bool {
+	s := strings.TrimSpace(env(name))
+	if s == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		p.add(name, "%q: want true or false", s)
+		return def
+	}
+	return b
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s = strings.TrimSpace(s); s == "" {
+		return def
+	}
+	return s
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// redactURL drops any user information, so a mistyped URL never shows a password.
+func redactURL(s string) string {
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		if j := strings.Index(s, "://"); j >= 0 && j < i {
+			return s[:j+3] + "REDACTED@" + s[i+1:]
+		}
+	}
+	return s
+}

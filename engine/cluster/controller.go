@@ -1,0 +1,77 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"slipway.dev/slipway/engine/appchart"
+	"slipway.dev/slipway/engine/configcommit"
+	"slipway.dev/slipway/engine/configrepo"
+	"slipway.dev/slipway/engine/deploy"
+	"slipway.dev/slipway/engine/inbox"
+	"slipway.dev/slipway/engine/release"
+	"slipway.dev/slipway/engine/retention"
+	"slipway.dev/slipway/engine/trigger"
+)
+
+// ControllerLease is the controller's leader-election lease in its namespace.
+const ControllerLease = "slipway-controller"
+
+// RunController runs the reconcilers until ctx ends: the trigger (Deliveries to PipelineRuns
+// that Tekton executes), release (finished runs to Releases), deploy (Releases to config-repo
+// commits), retention and the webhook-secret policy. With c.LeaderElect only the elected
+// replica reconciles; every replica answers health probes.
+func RunController(ctx context.Context, c ControllerConfig) error {
+	log := c.logger().With("component", "controller")
+	mgr, err := newManager(c.Common, "controller", ControllerLease)
+	if err != nil {
+		return err
+	}
+	writer, err := newWriter(c.Common, c.ConfigRepo)
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	if c.RegistryCredentialsSecret != "" {
+		log.Warn("the registry credentials Secret is not yet handed to the push step; pushes use the executor's own credentials",
+			"env", EnvRegistryCredentialsSecret, "secret", c.RegistryCredentialsSecret)
+	}
+	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
+		&trigger.Reconciler{Client: mgr.GetClient(), Log: c.logger().With("component", "trigger"), Config: trigger.Config{
+			Registry: c.Registry, InsecureRegistry: c.RegistryInsecure, BaseImage: c.BaseImage,
+			Executor: trigger.ExecutorTekton, SigningKeySecret: c.SigningKeySecret,
+		}},
+		&release.Reconciler{Client: mgr.GetClient(), Log: c.logger().With("component", "release")},
+		// No Notifier: the syncer runs in its own process and notices the new config revision
+		// on the Application (see appstatus.Reporter).
+		&deploy.Reconciler{Client: mgr.GetClient(), Renderer: appchart.Renderer{},
+			Committer: configcommit.New(writer, c.ConfigRepo.Branch), Log: c.logger().With("component", "deploy")},
+		&retention.Reconciler{Client: mgr.GetClient(), Log: c.logger().With("component", "retention")},
+		&inbox.PolicyReconciler{Client: mgr.GetClient()},
+	}
+	for _, s := range setups {
+		if err := s.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("controller: set up reconcilers: %w", err)
+		}
+	}
+	log.Info("starting", "registry", c.Registry, "configRepo", c.ConfigRepo.String(), "leaderElect", c.LeaderElect,
+		"namespaces", c.ApplicationNamespaces)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	return nil
+}
+
+// newWriter returns the config-repo writer, authenticated when credentials are configured.
+func newWriter(c Common, r ConfigRepo) (*configrepo.Writer, error) {
+	opts := []configrepo.Option{configrepo.WithLogger(c.logger().With("component", "configrepo"))}
+	if r.Username != "" {
+		opts = append(opts, configrepo.WithBasicAuth(r.Username, r.Password))
+	}
+	w, err := configrepo.New(r.URL, r.CacheDir, configrepo.Author{Name: "Slipway", Email: "slipway@" + c.Namespace + ".svc"}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("config repo writer: %w", err)
+	}
+	return w, nil
+}
