@@ -38,6 +38,6 @@ Start here:
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newDevCmd(), newGetCmd(), newLogsCmd(), newRenderCmd(), newStepCmd(), newDetectCmd(), newSandboxExecCmd(), newControllerCmd(), newWebhookCmd(), newSyncerCmd())
+	root.AddCommand(newDevCmd(), newGetCmd(), newLogsCmd(), newRenderCmd(), newStepCmd(), newDetectCmd(), newSandboxExecCmd(), newControllerCmd(), newWebhookCmd(), newSyncerCmd(), newRollbackCmd())
 	return root
 }
