@@ -45,7 +45,7 @@ test: build ## Run every test: unit, golden, fuzz seeds, control plane, end to e
 
 .PHONY: demo
 demo: build ## Push the hello app through the whole flow on a fresh local environment.
-	k8s=$$(hack/k8sbin/build.sh); SLIPWAY_K8S_BIN="$$k8s" go run ./hack/demo -slipway $(BIN)/slipway -dir _out/demo
+	k8s=$$(hack/k8sbin/build.sh); sc=$$(hack/sctools/build.sh); SLIPWAY_K8S_BIN="$$k8s" SLIPWAY_SCTOOLS="$$sc" go run ./hack/demo -slipway $(BIN)/slipway -dir _out/demo
 
 .PHONY: bench
 bench: build ## Run the benchmarks and end-to-end timings; write docs/benchmarks.md.

@@ -45,7 +45,11 @@ func start(ctx context.Context, t *testing.T, dir string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, err := scenario.StartDev(ctx, bin, dir, out)
+	args, err := scenario.SupplyChainArgs(ctx, "..", filepath.Join(dir, "supply-chain"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := scenario.StartDev(ctx, bin, dir, out, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +86,11 @@ func TestPushToDeploy(t *testing.T) {
 	}
 	if !strings.Contains(rel.Spec.Image, "@sha256:") || rel.Spec.SourceSHA != after {
 		t.Errorf("release %s: image %q sha %q, want an image by digest built from %s", rel.Name, rel.Spec.Image, rel.Spec.SourceSHA, after)
+	}
+	// Scanned against the planted database (one MEDIUM finding in the Go standard library, let
+	// through by the default policy) and signed: the syncer verified it before applying.
+	if s := rel.Spec.Scan; s == nil || !s.Passed || s.Medium != 1 || rel.Spec.Signature == "" {
+		t.Errorf("release %s: scan %+v, signature %q; want a passed scan with the planted finding, and a signature", rel.Name, s, rel.Spec.Signature)
 	}
 
 	t.Run("redelivery creates no new work", func(t *testing.T) {

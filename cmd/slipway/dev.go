@@ -13,6 +13,7 @@ import (
 
 	"slipway.dev/slipway/engine/devenv"
 	"slipway.dev/slipway/engine/localkube"
+	"slipway.dev/slipway/engine/scan"
 )
 
 func newDevCmd() *cobra.Command {
@@ -60,14 +61,11 @@ with it.`,
 				}
 			}
 			if trivyDB != "" && !strings.HasPrefix(trivyDB, "oci://") {
-				if _, err := os.Stat(filepath.Join(trivyDB, "db", "trivy.db")); err != nil {
-					return fmt.Errorf("--trivy-db %s: no db/trivy.db in it; give a Trivy database directory or oci://REPOSITORY[:TAG]", trivyDB)
-				}
-				abs, err := filepath.Abs(trivyDB)
+				db, err := scan.OpenDB(trivyDB)
 				if err != nil {
-					return err
+					return fmt.Errorf("--trivy-db: %w; give a Trivy database directory or oci://REPOSITORY[:TAG]", err)
 				}
-				trivyDB = abs
+				trivyDB = db.Dir
 			}
 			if builder != "" {
 				abs, err := filepath.Abs(builder)

@@ -41,7 +41,11 @@ func e2eSection(ctx context.Context, root string, c config, rep *report) (err er
 	defer logf.Close()
 	progress("starting slipway dev in %s (output in %s)", dir, logf.Name())
 	start := time.Now()
-	dev, err := scenario.StartDev(ctx, bin, dir, logf)
+	args, err := scenario.SupplyChainArgs(ctx, root, filepath.Join(dir, "supply-chain"))
+	if err != nil {
+		return err
+	}
+	dev, err := scenario.StartDev(ctx, bin, dir, logf, args...)
 	if err != nil {
 		return err
 	}

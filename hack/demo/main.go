@@ -56,7 +56,11 @@ func run(ctx context.Context, bin, dir string, keep bool) error {
 		return err
 	}
 	defer logf.Close()
-	dev, err := scenario.StartDev(ctx, bin, abs, logf)
+	args, err := scenario.SupplyChainArgs(ctx, ".", filepath.Join(abs, "supply-chain"))
+	if err != nil {
+		return err
+	}
+	dev, err := scenario.StartDev(ctx, bin, abs, logf, args...)
 	if err != nil {
 		return err
 	}
