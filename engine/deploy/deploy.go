@@ -113,6 +113,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	log := r.logger().With("application", app.Name, "release", rel.Name)
+	if s := rel.Spec.Scan; s != nil && !s.Passed {
+		// The scan stopped this image: it is recorded for people to see, never deployed, not
+		// even by a rollback.
+		log.Info("release blocked by its vulnerability scan; not deployed")
+		return ctrl.Result{}, nil
+	}
 	if envs := rollbackRequests(&rel); len(envs) > 0 {
 		return ctrl.Result{}, r.rollback(ctx, &app, &rel, envs)
 	}
