@@ -24,7 +24,7 @@ type scanStepFlags struct {
 	image, threshold, trivy, insecure        string
 	db, dbWorkspace, cacheWorkspace          string
 	ignore, ignoreFile, ignoreBase           string
-	sbom, outputDir                          string
+	sbom, outputDir, report                  string
 	summaryFile, verdictFile, sbomResultFile string
 }
 
@@ -52,7 +52,8 @@ func newScanStep() *cobra.Command {
 	fl.StringVar(&f.ignoreFile, "ignore-file", "", "ignore list file; relative paths are under --ignore-base")
 	fl.StringVar(&f.ignoreBase, "ignore-base", "", "directory relative ignore files are read from")
 	fl.StringVar(&f.sbom, "sbom", "", "CycloneDX SBOM file to write; relative paths are under --output-dir")
-	fl.StringVar(&f.outputDir, "output-dir", "", "directory for the SBOM; empty with a relative --sbom writes none")
+	fl.StringVar(&f.outputDir, "output-dir", "", "directory for the SBOM and the report; empty with a relative path writes none")
+	fl.StringVar(&f.report, "report", "", "JSON scan report to write (the summary, for the scan attestation); relative paths are under --output-dir")
 	fl.StringVar(&f.summaryFile, "summary-file", "", "result file for SCAN_SUMMARY (JSON)")
 	fl.StringVar(&f.verdictFile, "verdict-file", "", "result file for VERDICT (pass or fail)")
 	fl.StringVar(&f.sbomResultFile, "sbom-result-file", "", "result file for SBOM (the SBOM's path)")
@@ -121,6 +122,14 @@ func runScanStep(cmd *cobra.Command, f scanStepFlags) error {
 	if err != nil {
 		return fmt.Errorf("summary: %w", err)
 	}
+	if path := outputPath(f.report, f.outputDir); path != "" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+		if err := os.WriteFile(path, js, 0o644); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
 	// Results are written before the verdict fails the step, so a blocked run still says why.
 	for _, r := range []struct{ path, value string }{{f.summaryFile, string(js)}, {f.verdictFile, sum.Verdict}, {f.sbomResultFile, res.SBOM}} {
 		if err := writeResult(r.path, r.value); err != nil {
@@ -131,6 +140,17 @@ func runScanStep(cmd *cobra.Command, f scanStepFlags) error {
 		return fmt.Errorf("%w: %d blocking finding(s) at or above %s: %s", errScanBlocked, sum.BlockingCount, sum.Threshold, strings.Join(sum.Blocking, ", "))
 	}
 	return nil
+}
+
+// outputPath resolves a relative output file under dir; "" when there is nowhere to write it.
+func outputPath(file, dir string) string {
+	switch {
+	case file == "" || filepath.IsAbs(file):
+		return file
+	case dir == "":
+		return ""
+	}
+	return filepath.Join(dir, file)
 }
 
 // loadIgnores reads the inline list and the file, if any, into one list.

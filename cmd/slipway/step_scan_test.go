@@ -89,7 +89,7 @@ func TestScanStepEndToEnd(t *testing.T) {
 
 	res := func(n string) string { return filepath.Join(dir, n) }
 	args := []string{"step", "scan", "--trivy", filepath.Join(trivyDir, "trivy"), "--image", img, "--db", db.Dir,
-		"--insecure-registry", "true", "--sbom", "sbom.cdx.json", "--output-dir", res("out"),
+		"--insecure-registry", "true", "--sbom", "sbom.cdx.json", "--report", "scan.json", "--output-dir", res("out"),
 		"--summary-file", res("summary"), "--verdict-file", res("verdict"), "--sbom-result-file", res("sbom")}
 	out, err := run(args...)
 	if !errors.Is(err, errScanBlocked) || !strings.Contains(err.Error(), "CVE-2099-0001") {
@@ -108,6 +108,9 @@ func TestScanStepEndToEnd(t *testing.T) {
 	}
 	if v, _ := os.ReadFile(res("verdict")); string(v) != "fail" {
 		t.Errorf("VERDICT = %q", v)
+	}
+	if report, _ := os.ReadFile(res("out/scan.json")); string(report) != string(data) {
+		t.Errorf("report file = %q, want the summary %q", report, data)
 	}
 	if s, _ := os.ReadFile(res("sbom")); string(s) != res("out/sbom.cdx.json") {
 		t.Errorf("SBOM result = %q", s)
