@@ -79,7 +79,13 @@ func RunWebhook(ctx context.Context, c WebhookConfig) error {
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	srv := webhooks.NewServer(c.Addr, mux)
-	if err := mgr.Add(runnable{everywhere: true, f: func(ctx context.Context) error { return serve(ctx, srv, log) }}); err != nil {
+	// Listen before the manager starts, so that /readyz never answers before the receiver does.
+	l, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("webhook: listen on %s: %w", c.Addr, err)
+	}
+	if err := mgr.Add(runnable{everywhere: true, f: func(ctx context.Context) error { return serve(ctx, srv, l) }}); err != nil {
+		l.Close()
 		return fmt.Errorf("webhook: %w", err)
 	}
 	log.Info("starting", "addr", c.Addr, "namespace", ns, "providerWideSecrets", len(c.Secrets))
@@ -89,13 +95,8 @@ func RunWebhook(ctx context.Context, c WebhookConfig) error {
 	return nil
 }
 
-// serve runs srv until ctx ends, then gives requests in flight a grace period.
-func serve(ctx context.Context, srv *http.Server, log *slog.Logger) error {
-	l, err := net.Listen("tcp", srv.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
-	}
-	log.Info("receiver listening", "addr", l.Addr().String())
+// serve runs srv on l until ctx ends, then gives requests in flight a grace period.
+func serve(ctx context.Context, srv *http.Server, l net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -106,7 +107,7 @@ func serve(ctx context.Context, srv *http.Server, log *slog.Logger) error {
 	// Shutdown needs a context of its own: ctx is already done.
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err = srv.Shutdown(shutdown)
+	err := srv.Shutdown(shutdown)
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}
