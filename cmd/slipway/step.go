@@ -22,6 +22,7 @@ func newStepCmd() *cobra.Command {
 	}
 	cmd.AddCommand(newGitCloneStep(), newGoBuildStep(), newReportStatusStep(), newRecordImageStep(), newReadImageStep())
 	cmd.AddCommand(newDetectStep())
+	cmd.AddCommand(newBuildpacksBuildStep())
 	cmd.AddCommand(newSignStep())
 	cmd.AddCommand(newScanStep())
 	return cmd

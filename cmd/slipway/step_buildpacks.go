@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"slipway.dev/slipway/engine/cnb"
+)
+
+// newBuildpacksBuildStep is the step of the buildpacks-build task: it runs the lifecycle's
+// creator in a sandbox through engine/cnb and writes IMAGE_URL and IMAGE_DIGEST.
+func newBuildpacksBuildStep() *cobra.Command {
+	var o cnb.Options
+	var builder, insecure, urlFile, digestFile string
+	cmd := &cobra.Command{
+		Use:   "buildpacks-build [NAME=VALUE...]",
+		Short: "Build an app with Cloud Native Buildpacks and push it by digest",
+		Long: "Build an app with Cloud Native Buildpacks: the lifecycle's creator runs in a fresh sandboxed root\n" +
+			"made from the builder, as uid 1000 inside. Arguments NAME=VALUE are the buildpacks' build-time\n" +
+			"environment. The lifecycle and launcher binaries come from --lifecycle-dir, $SLIPWAY_SCTOOLS, or\n" +
+			"the directory of `lifecycle` in PATH. CNB_REGISTRY_AUTH, if set, passes registry credentials.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.Insecure, err = strconv.ParseBool(insecure); err != nil {
+				return fmt.Errorf("--insecure-registry %q: want true or false", insecure)
+			}
+			if o.Env, err = buildEnv(args); err != nil {
+				return err
+			}
+			if o.BuilderDir, err = builderDir(builder); err != nil {
+				return err
+			}
+			if o.LifecycleDir == "" {
+				if o.LifecycleDir, err = findLifecycle(); err != nil {
+					return err
+				}
+			}
+			o.RegistryAuth = os.Getenv("CNB_REGISTRY_AUTH")
+			o.Log = cmd.OutOrStdout()
+			res, err := cnb.Build(cmd.Context(), cnb.NamespaceSandbox{}, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "built in %s (root prepared in %s)\n%s\n",
+				res.Create.Round(1e6), res.Prepare.Round(1e6), res.ImageURL)
+			if err := writeResult(urlFile, res.ImageURL); err != nil {
+				return err
+			}
+			return writeResult(digestFile, res.Digest)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.AppDir, "app", "", "application source directory")
+	f.StringVar(&builder, "builder", "", "builder directory (order.toml, buildpacks/<id>/<version>/)")
+	f.StringVar(&o.LifecycleDir, "lifecycle-dir", "", "directory holding the lifecycle and launcher binaries")
+	f.StringVar(&o.Image, "image", "", "image to push, repository[:tag]")
+	f.StringVar(&o.RunImage, "run-image", "", "run image (default: the builder's run.toml)")
+	f.StringVar(&o.CacheImage, "cache-image", "", "cache image (default: no cache)")
+	f.StringVar(&insecure, "insecure-registry", "false", "plain HTTP to the registries (loopback only)")
+	f.StringVar(&o.WorkDir, "work-dir", "", "where the build root is made (default: the temporary directory)")
+	f.StringVar(&urlFile, "image-url-file", "", "result file for IMAGE_URL")
+	f.StringVar(&digestFile, "image-digest-file", "", "result file for IMAGE_DIGEST")
+	return cmd
+}
+
+// buildEnv parses NAME=VALUE arguments.
+func buildEnv(args []string) (map[string]string, error) {
+	env := map[string]string{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("build env %q: want NAME=VALUE", a)
+		}
+		env[k] = v
+	}
+	return env, nil
+}
+
+// builderDir accepts a builder given as a directory. Builder images cannot be used yet: they
+// would have to be pulled and unpacked into the build root.
+func builderDir(builder string) (string, error) {
+	if builder == "" {
+		return "", fmt.Errorf("--builder is required")
+	}
+	if fi, err := os.Stat(builder); err == nil && fi.IsDir() {
+		return filepath.Abs(builder)
+	}
+	return "", fmt.Errorf("--builder %q: not a builder directory; builder images are not supported by this step yet, "+
+		"give a directory laid out like a builder's /cnb (order.toml, buildpacks/<id>/<version>/)", builder)
+}
+
+// findLifecycle locates the lifecycle binaries: $SLIPWAY_SCTOOLS, else `lifecycle` in PATH.
+func findLifecycle() (string, error) {
+	if dir := os.Getenv("SLIPWAY_SCTOOLS"); dir != "" {
+		return dir, nil
+	}
+	bin, err := exec.LookPath("lifecycle")
+	if err != nil {
+		return "", fmt.Errorf("no lifecycle binary: pass --lifecycle-dir, set SLIPWAY_SCTOOLS, or put it in PATH (hack/sctools/build.sh lifecycle builds it)")
+	}
+	return filepath.Dir(bin), nil
+}
