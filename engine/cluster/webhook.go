@@ -19,20 +19,9 @@ import (
 	"slipway.dev/slipway/engine/api/v1alpha1"
 	"slipway.dev/slipway/engine/inbox"
 	"slipway.dev/slipway/webhooks"
-	"slipway.dev/slipway/webhooks/bitbucket"
 	"slipway.dev/slipway/webhooks/event"
-	"slipway.dev/slipway/webhooks/gitea"
-	"slipway.dev/slipway/webhooks/github"
-	"slipway.dev/slipway/webhooks/gitlab"
+	"slipway.dev/slipway/webhooks/providers"
 )
-
-// Parsers returns a parser for every provider Slipway receives webhooks from.
-func Parsers() map[event.Provider]webhooks.Parser {
-	return map[event.Provider]webhooks.Parser{
-		event.GitHub: github.New(), event.Gitea: gitea.New(), event.Forgejo: gitea.NewForgejo(),
-		event.Bitbucket: bitbucket.New(), event.GitLab: gitlab.New(),
-	}
-}
 
 // RunWebhook serves the webhook receiver on c.Addr until ctx ends: deliveries under
 // /hooks/<provider> are verified and recorded as Deliveries, the receiver's metrics are at
@@ -69,7 +58,7 @@ func RunWebhook(ctx context.Context, c WebhookConfig) error {
 	in := &inbox.Inbox{Writer: writer, Reader: mgr.GetClient(), Namespace: ns}
 	secrets := &providerSecrets{apps: in, reader: mgr.GetAPIReader(), namespace: c.Namespace, refs: c.Secrets, log: log}
 	reg := prometheus.NewRegistry()
-	recv, err := webhooks.New(in, secrets, Parsers(), webhooks.WithLogger(c.logger().With("component", "webhooks")),
+	recv, err := webhooks.New(in, secrets, providers.All(), webhooks.WithLogger(c.logger().With("component", "webhooks")),
 		webhooks.WithRegisterer(reg))
 	if err != nil {
 		return fmt.Errorf("webhook: receiver: %w", err)

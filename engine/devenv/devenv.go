@@ -18,15 +18,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"slipway.dev/slipway/engine/api/v1alpha1"
 	"slipway.dev/slipway/engine/appstatus"
 	"slipway.dev/slipway/engine/baseimage"
 	"slipway.dev/slipway/engine/configcommit"
@@ -35,6 +32,7 @@ import (
 	"slipway.dev/slipway/engine/deploy"
 	"slipway.dev/slipway/engine/gitserver"
 	"slipway.dev/slipway/engine/inbox"
+	"slipway.dev/slipway/engine/kubescheme"
 	"slipway.dev/slipway/engine/localkube"
 	"slipway.dev/slipway/engine/localrunner"
 	"slipway.dev/slipway/engine/registry"
@@ -44,11 +42,7 @@ import (
 	"slipway.dev/slipway/engine/syncer"
 	"slipway.dev/slipway/engine/trigger"
 	"slipway.dev/slipway/webhooks"
-	"slipway.dev/slipway/webhooks/bitbucket"
-	"slipway.dev/slipway/webhooks/event"
-	"slipway.dev/slipway/webhooks/gitea"
-	"slipway.dev/slipway/webhooks/github"
-	"slipway.dev/slipway/webhooks/gitlab"
+	"slipway.dev/slipway/webhooks/providers"
 )
 
 // ConfigRepo is the name of the config repository on the embedded Git server, and ConfigBranch
@@ -303,10 +297,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	}
 	in := &inbox.Inbox{Writer: inboxWriter, Reader: mgr.GetClient(), Namespace: o.Namespace}
 	reg := prometheus.NewRegistry()
-	recv, err := webhooks.New(in, in, map[event.Provider]webhooks.Parser{
-		event.GitHub: github.New(), event.Gitea: gitea.New(), event.Forgejo: gitea.NewForgejo(), event.Bitbucket: bitbucket.New(),
-		event.GitLab: gitlab.New(),
-	},
+	recv, err := webhooks.New(in, in, providers.All(),
 		webhooks.WithLogger(o.Logger.With("component", "webhooks")), webhooks.WithRegisterer(reg))
 	if err != nil {
 		return nil, fmt.Errorf("devenv: webhook receiver: %w", err)
@@ -326,15 +317,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 }
 
 // Scheme returns the runtime scheme Slipway's clients use: Kubernetes, Tekton and Slipway.
-func Scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, tektonv1.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(s); err != nil {
-			return nil, fmt.Errorf("build scheme: %w", err)
-		}
-	}
-	return s, nil
-}
+func Scheme() (*runtime.Scheme, error) { return kubescheme.New() }
 
 // Client returns a client for the environment's cluster.
 func (e *Env) Client() client.Client { return e.client }
