@@ -64,6 +64,7 @@ func e2eSection(ctx context.Context, root string, c config, rep *report) (err er
 
 	pb := &pushBench{dev: dev, root: root, progress: progress}
 	rep.Pushes, rep.PushErr = pb.run(ctx, c.warmPushes)
+	rep.Builders, rep.BuildersErr = pb.builders(ctx)
 	rep.IngestErr = ingestSection(ctx, dev, root, c, rep)
 	return errors.Join(rep.PushErr, rep.IngestErr)
 }

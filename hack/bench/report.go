@@ -30,10 +30,12 @@ type report struct {
 	DevReady    time.Duration
 	ColdGoCache bool
 	Pushes      []pushResult
+	Builders    []pushResult
 	Ingest      []ingestResult
 	Checks      []check
 
 	GoErr, E2EErr, PushErr, IngestErr error
+	BuildersErr                       error
 }
 
 // describeMachine names the CPU count and model, memory, Go version and OS.
@@ -79,6 +81,7 @@ func (r *report) markdown() string {
 	b.WriteString("\nThe machine is shared, so figures vary between runs; compare runs on the same machine.\n")
 	r.goTable(&b)
 	r.pushTable(&b)
+	r.buildersTable(&b)
 	r.ingestTable(&b)
 	return b.String()
 }
