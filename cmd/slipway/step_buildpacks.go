@@ -22,7 +22,7 @@ func newBuildpacksBuildStep() *cobra.Command {
 		Use:   "buildpacks-build [NAME=VALUE...]",
 		Short: "Build an app with Cloud Native Buildpacks and push it by digest",
 		Long: "Build an app with Cloud Native Buildpacks: the lifecycle's creator runs in a fresh sandboxed root\n" +
-			"made from the builder, as uid 1000 inside. Arguments NAME=VALUE are the buildpacks' build-time\n" +
+			"made from the builder, as the builder's user (uid 1000 by default) inside. Arguments NAME=VALUE are the buildpacks' build-time\n" +
 			"environment. The lifecycle and launcher binaries come from --lifecycle-dir, $SLIPWAY_SCTOOLS, or\n" +
 			"the directory of `lifecycle` in PATH. CNB_REGISTRY_AUTH, if set, passes registry credentials.",
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -33,10 +33,17 @@ func newBuildpacksBuildStep() *cobra.Command {
 			if o.Env, err = buildEnv(args); err != nil {
 				return err
 			}
-			if o.BuilderDir, err = builderDir(builder); err != nil {
-				return err
+			if builder == "" {
+				return fmt.Errorf("--builder is required")
 			}
-			if o.LifecycleDir == "" {
+			if isDir(builder) {
+				if o.BuilderDir, err = filepath.Abs(builder); err != nil {
+					return err
+				}
+			} else {
+				o.BuilderImage = builder
+			}
+			if o.LifecycleDir == "" && o.BuilderDir != "" {
 				if o.LifecycleDir, err = findLifecycle(); err != nil {
 					return err
 				}
@@ -57,8 +64,8 @@ func newBuildpacksBuildStep() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.AppDir, "app", "", "application source directory")
-	f.StringVar(&builder, "builder", "", "builder directory (order.toml, buildpacks/<id>/<version>/)")
-	f.StringVar(&o.LifecycleDir, "lifecycle-dir", "", "directory holding the lifecycle and launcher binaries")
+	f.StringVar(&builder, "builder", "", "builder image (pinned by digest), or a builder directory (order.toml, buildpacks/<id>/<version>/)")
+	f.StringVar(&o.LifecycleDir, "lifecycle-dir", "", "directory holding the lifecycle and launcher binaries (a builder image brings its own)")
 	f.StringVar(&o.Image, "image", "", "image to push, repository[:tag]")
 	f.StringVar(&o.RunImage, "run-image", "", "run image (default: the builder's run.toml)")
 	f.StringVar(&o.CacheImage, "cache-image", "", "cache image (default: no cache)")
@@ -82,17 +89,10 @@ func buildEnv(args []string) (map[string]string, error) {
 	return env, nil
 }
 
-// builderDir accepts a builder given as a directory. Builder images cannot be used yet: they
-// would have to be pulled and unpacked into the build root.
-func builderDir(builder string) (string, error) {
-	if builder == "" {
-		return "", fmt.Errorf("--builder is required")
-	}
-	if fi, err := os.Stat(builder); err == nil && fi.IsDir() {
-		return filepath.Abs(builder)
-	}
-	return "", fmt.Errorf("--builder %q: not a builder directory; builder images are not supported by this step yet, "+
-		"give a directory laid out like a builder's /cnb (order.toml, buildpacks/<id>/<version>/)", builder)
+// isDir tells a builder directory from a builder image reference.
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 // findLifecycle locates the lifecycle binaries: $SLIPWAY_SCTOOLS, else `lifecycle` in PATH.

@@ -27,7 +27,8 @@ const (
 
 // Identity and platform settings of every build.
 const (
-	// BuildUID and BuildGID are the build user inside the sandbox (the "cnb" user of the root).
+	// BuildUID and BuildGID are the build user inside the sandbox (the "cnb" user of a root made
+	// from a builder directory, and the default for builder images).
 	BuildUID = 1000
 	BuildGID = 1000
 	// PlatformAPI is the Platform API version the creator is driven with; lifecycle v0.21
@@ -71,9 +72,15 @@ type Options struct {
 	// AppDir is the application source on the host. It is copied, never changed.
 	AppDir string
 	// BuilderDir is a host directory laid out like a builder's /cnb: order.toml and
-	// buildpacks/<id>/<version>/, optionally run.toml.
+	// buildpacks/<id>/<version>/, optionally run.toml. The build root is made of busybox
+	// (Busybox), the lifecycle (LifecycleDir) and this directory.
 	BuilderDir string
-	// LifecycleDir holds the static lifecycle and launcher binaries.
+	// BuilderImage is a builder image (pinned by digest, preferably) used instead of
+	// BuilderDir: its filesystem is the build root, its CNB_USER_ID and CNB_GROUP_ID the build
+	// user. It is pulled anew for every build.
+	BuilderImage string
+	// LifecycleDir holds the static lifecycle and launcher binaries; required with BuilderDir,
+	// and with BuilderImage it replaces the image's lifecycle.
 	LifecycleDir string
 	// Image is the image to push, repository[:tag] (":latest" if no tag).
 	Image string
@@ -124,11 +131,12 @@ func Build(ctx context.Context, sb Sandbox, opts Options) (*Result, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("image", opts.Image)
-	order, err := readOrder(filepath.Join(opts.BuilderDir, "order.toml"))
-	if err != nil {
-		return nil, fmt.Errorf("buildpacks build: %w", err)
+	if opts.BuilderDir != "" {
+		// Fail before any copying when the builder directory is not one.
+		if _, err := readOrder(filepath.Join(opts.BuilderDir, "order.toml")); err != nil {
+			return nil, fmt.Errorf("buildpacks build: %w", err)
+		}
 	}
-
 	start := time.Now()
 	work, err := os.MkdirTemp(opts.WorkDir, "cnb-build-")
 	if err != nil {
@@ -142,8 +150,13 @@ func Build(ctx context.Context, sb Sandbox, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("buildpacks build: %w", err)
 	}
 	root := filepath.Join(work, "root")
-	if err := prepareRoot(root, sb, opts); err != nil {
+	user, err := prepareRoot(ctx, root, sb, opts)
+	if err != nil {
 		return nil, fmt.Errorf("buildpacks build: prepare build root: %w", err)
+	}
+	order, err := readOrder(filepath.Join(root, "cnb", "order.toml"))
+	if err != nil {
+		return nil, fmt.Errorf("buildpacks build: %w", err)
 	}
 	res := &Result{Prepare: time.Since(start)}
 	log.Debug("build root ready", "root", root, "took", res.Prepare)
@@ -155,8 +168,8 @@ func Build(ctx context.Context, sb Sandbox, opts Options) (*Result, error) {
 	}
 	start = time.Now()
 	code, err := sb.Run(ctx, Command{
-		Root: root, Argv: creatorArgv(opts), Env: creatorEnv(opts), Dir: appPath,
-		UID: BuildUID, GID: BuildGID, Stdout: out, Stderr: out,
+		Root: root, Argv: creatorArgv(opts), Env: creatorEnv(opts, user), Dir: appPath,
+		UID: user.uid, GID: user.gid, Stdout: out, Stderr: out,
 	})
 	res.Create = time.Since(start)
 	if err != nil {
@@ -196,10 +209,16 @@ func checkTraversable(dir string) error {
 }
 
 func (o *Options) validate() error {
+	if (o.BuilderDir == "") == (o.BuilderImage == "") {
+		return errors.New("buildpacks build: give exactly one of a builder directory and a builder image")
+	}
+	lifecycle := o.LifecycleDir
+	if o.BuilderImage != "" {
+		lifecycle = "-" // the image brings its own
+	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{
-		{"app directory", o.AppDir}, {"builder directory", o.BuilderDir},
-		{"lifecycle directory", o.LifecycleDir}, {"image", o.Image},
+		{"app directory", o.AppDir}, {"lifecycle directory", lifecycle}, {"image", o.Image},
 	} {
 		if f.v == "" {
 			missing = append(missing, f.name)
@@ -213,7 +232,7 @@ func (o *Options) validate() error {
 			return fmt.Errorf("buildpacks build: build env name %q: want letters, digits and _, not starting with a digit", k)
 		}
 	}
-	for _, ref := range []string{o.Image, o.RunImage, o.CacheImage} {
+	for _, ref := range []string{o.Image, o.RunImage, o.CacheImage, o.BuilderImage} {
 		if strings.ContainsAny(ref, " \t\n\"'") || strings.HasPrefix(ref, "-") {
 			return fmt.Errorf("buildpacks build: image reference %q is malformed", ref)
 		}
@@ -250,7 +269,7 @@ func creatorArgv(o Options) []string {
 	return append(argv, o.Image)
 }
 
-func creatorEnv(o Options) []string {
+func creatorEnv(o Options, user builderUser) []string {
 	auth := o.RegistryAuth
 	if auth == "" {
 		auth = "{}"
@@ -259,8 +278,8 @@ func creatorEnv(o Options) []string {
 		"PATH=" + lifecyclePath + ":/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
 		"HOME=" + homePath,
 		"CNB_PLATFORM_API=" + PlatformAPI,
-		fmt.Sprintf("CNB_USER_ID=%d", BuildUID),
-		fmt.Sprintf("CNB_GROUP_ID=%d", BuildGID),
+		fmt.Sprintf("CNB_USER_ID=%d", user.uid),
+		fmt.Sprintf("CNB_GROUP_ID=%d", user.gid),
 		"CNB_REGISTRY_AUTH=" + auth,
 		"SSL_CERT_FILE=/" + caBundlePath,
 	}
@@ -277,7 +296,7 @@ func insecureRegistries(o Options) []string {
 	}
 	var regs []string
 	seen := map[string]bool{}
-	for _, ref := range []string{o.Image, o.RunImage, o.CacheImage} {
+	for _, ref := range []string{o.Image, o.RunImage, o.CacheImage, o.BuilderImage} {
 		if ref == "" {
 			continue
 		}

@@ -1,6 +1,7 @@
 package cnb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -38,29 +39,51 @@ type rootBuilder struct {
 	owners map[string]owner
 }
 
-// prepareRoot makes the build root: a busybox userland (the "lower" part, the same for every
-// build), then /cnb (lifecycle, buildpacks, order.toml, run.toml), the app copy, the layers and
-// platform directories (the per-build part). Files belong to root inside the sandbox except the
-// app, layers and home directories, which belong to the build user.
-func prepareRoot(dir string, sb Sandbox, o Options) error {
+// prepareRoot makes the build root and returns the build user. From a builder directory: a
+// busybox userland, then /cnb (lifecycle, buildpacks, order.toml, run.toml). From a builder
+// image: the image's filesystem, and the lifecycle from opts.LifecycleDir only if given. Then,
+// per build, the app copy and the layers and platform directories. Files belong to root inside
+// the sandbox (or to their owners in the builder image) except the app, layers and home
+// directories, which belong to the build user.
+func prepareRoot(ctx context.Context, dir string, sb Sandbox, o Options) (builderUser, error) {
 	b := &rootBuilder{dir: dir, owners: map[string]owner{}}
-	steps := []struct {
+	user := builderUser{uid: BuildUID, gid: BuildGID}
+	type step struct {
 		what string
 		fn   func() error
-	}{
-		{"busybox userland", func() error { return b.busybox(o.Busybox) }},
-		{"system files", b.etc},
-		{"lifecycle", func() error { return b.lifecycle(o.LifecycleDir) }},
-		{"builder", func() error { return b.builder(o.BuilderDir, o.RunImage) }},
-		{"app", func() error { return b.copyTree(o.AppDir, appPath, ownerBuild) }},
-		{"layers and platform", func() error { return b.platform(o.Env) }},
 	}
+	var steps []step
+	if o.BuilderImage != "" {
+		steps = append(steps, step{"builder image", func() error {
+			var err error
+			user, err = unpackBuilder(ctx, dir, o.BuilderImage, o.Insecure, sb)
+			return err
+		}})
+		steps = append(steps, step{"scratch directory", b.tmp})
+		if o.LifecycleDir != "" {
+			steps = append(steps, step{"lifecycle", func() error { return b.lifecycle(o.LifecycleDir) }})
+		}
+		if o.RunImage != "" {
+			steps = append(steps, step{"run image", func() error { return b.runTOML(o.RunImage) }})
+		}
+	} else {
+		steps = append(steps,
+			step{"busybox userland", func() error { return b.busybox(o.Busybox) }},
+			step{"system files", b.etc},
+			step{"lifecycle", func() error { return b.lifecycle(o.LifecycleDir) }},
+			step{"builder", func() error { return b.builder(o.BuilderDir, o.RunImage) }},
+		)
+	}
+	steps = append(steps,
+		step{"app", func() error { return b.copyTree(o.AppDir, appPath, ownerBuild) }},
+		step{"layers and platform", func() error { return b.platform(o.Env) }},
+	)
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
-			return fmt.Errorf("%s: %w", s.what, err)
+			return user, fmt.Errorf("%s: %w", s.what, err)
 		}
 	}
-	return b.chown(sb)
+	return user, b.chown(sb, user, o.BuilderImage == "")
 }
 
 func (b *rootBuilder) path(p string) string { return filepath.Join(b.dir, filepath.FromSlash(p)) }
@@ -150,14 +173,24 @@ func (b *rootBuilder) etc() error {
 	return nil
 }
 
+// tmp makes /tmp writable by every user, as buildpacks expect, when a builder image lacks it.
+func (b *rootBuilder) tmp() error {
+	if _, err := os.Lstat(b.path("/tmp")); err == nil {
+		return nil
+	}
+	return b.mkdir("/tmp", 0o777|fs.ModeSticky, ownerRoot)
+}
+
 // lifecycle installs the lifecycle and launcher binaries and the phase links to the lifecycle.
 func (b *rootBuilder) lifecycle(dir string) error {
+	b.owners[lifecyclePath] = ownerRoot
 	for _, name := range []string{"lifecycle", "launcher"} {
 		if err := copyFile(filepath.Join(dir, name), b.path(lifecyclePath+"/"+name), 0o755); err != nil {
 			return fmt.Errorf("%w (build the lifecycle with hack/sctools/build.sh lifecycle)", err)
 		}
 	}
 	for _, phase := range lifecyclePhases {
+		_ = os.Remove(b.path(lifecyclePath + "/" + phase))
 		if err := os.Symlink("lifecycle", b.path(lifecyclePath+"/"+phase)); err != nil {
 			return err
 		}
@@ -180,6 +213,12 @@ func (b *rootBuilder) builder(dir, runImage string) error {
 		}
 		return nil
 	}
+	return b.runTOML(runImage)
+}
+
+// runTOML writes /cnb/run.toml naming runImage.
+func (b *rootBuilder) runTOML(runImage string) error {
+	b.owners["/cnb/run.toml"] = ownerRoot
 	return b.write("/cnb/run.toml", []byte(fmt.Sprintf("[[images]]\n  image = %q\n", runImage)), 0o644)
 }
 
@@ -189,6 +228,7 @@ func (b *rootBuilder) platform(env map[string]string) error {
 	if err := b.mkdir(layersPath, 0o755, ownerBuild); err != nil {
 		return err
 	}
+	b.owners[platformPath] = ownerRoot
 	if err := b.mkdir(platformPath+"/env", 0o755, ownerRoot); err != nil {
 		return err
 	}
@@ -245,16 +285,21 @@ func (b *rootBuilder) copyTree(src, p string, who owner) error {
 	})
 }
 
-// chown gives the whole root to the sandbox's root user, then the build user's trees to it.
-func (b *rootBuilder) chown(sb Sandbox) error {
-	if err := chownTree(b.dir, sb.HostID(0), sb.HostID(0)); err != nil {
-		return err
+// chown gives the build user's trees to it and the other paths written here to the sandbox's
+// root; with all, every other file of the root as well.
+func (b *rootBuilder) chown(sb Sandbox, user builderUser, all bool) error {
+	if all {
+		if err := chownTree(b.dir, sb.HostID(0), sb.HostID(0)); err != nil {
+			return err
+		}
 	}
 	for p, who := range b.owners {
+		uid, gid := sb.HostID(0), sb.HostID(0)
 		if who == ownerBuild {
-			if err := chownTree(b.path(p), sb.HostID(BuildUID), sb.HostID(BuildGID)); err != nil {
-				return err
-			}
+			uid, gid = sb.HostID(user.uid), sb.HostID(user.gid)
+		}
+		if err := chownTree(b.path(p), uid, gid); err != nil {
+			return err
 		}
 	}
 	return nil
