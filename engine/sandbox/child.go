@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -124,7 +125,13 @@ func setupRoot(sp spec) error {
 	if err := mountDev(stage); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(stage, "tmp"), 0o1777); err != nil {
+	// A world-writable, sticky /tmp, as images have it: os.MkdirAll takes only permission
+	// bits (and the umask), so the mode is set afterwards.
+	tmp := filepath.Join(stage, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("create /tmp: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o777|fs.ModeSticky); err != nil {
 		return fmt.Errorf("create /tmp: %w", err)
 	}
 	// pivot_root with the old root stacked on the new one, then detach it: unlike a bare

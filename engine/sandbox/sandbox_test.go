@@ -136,6 +136,11 @@ func TestRunsAsChosenUser(t *testing.T) {
 	if _, err := Run(t.Context(), Config{Root: root, Args: []string{"/bin/true"}, UID: Size}); err == nil {
 		t.Error("a uid outside the mapped range was accepted")
 	}
+	// /tmp is world-writable and sticky, as in images, so a build user can use it.
+	code, out = sh(t, t.Context(), Config{Root: newRoot(t), UID: 1000, GID: 1000}, `stat -c %a /tmp; touch /tmp/mine && echo wrote`)
+	if code != 0 || !strings.Contains(out, "1777") || !strings.Contains(out, "wrote") {
+		t.Errorf("as uid 1000: exit %d, %q; want /tmp mode 1777 and a file written", code, out)
+	}
 }
 
 func TestHostRootFilesStayHostRoot(t *testing.T) {
