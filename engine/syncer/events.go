@@ -13,8 +13,9 @@ import (
 // object a target applied nudges that target when
 //   - the object was deleted, or its desired state (spec, data, labels...) was changed by a
 //     writer other than the syncer: drift, repaired by the sync the nudge starts;
-//   - the target's last sync did not find it Healthy: its health is reassessed at once
-//     instead of at the next interval.
+//   - the target's last sync did not find it Healthy, or has not finished yet (its health read
+//     may predate this change): its health is reassessed at once instead of at the next
+//     interval.
 //
 // Objects created by a controller on behalf of an applied object (ReplicaSets and Pods, which
 // inherit the Deployment's annotations) are never the syncer's and are ignored.
@@ -39,7 +40,7 @@ func (s *Syncer) changedTarget(newRes, oldRes *cache.Resource) string {
 	s.mu.Lock()
 	last, known := s.last[target]
 	s.mu.Unlock()
-	if known && last.health != HealthHealthy {
+	if !known || last.health != HealthHealthy {
 		return target
 	}
 	if drifted(newRes.Resource, oldRes.Resource, s.opts.fieldManager) {

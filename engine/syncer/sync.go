@@ -168,6 +168,11 @@ func (s *Syncer) syncOptions() []gsync.SyncOpt {
 		gsync.WithServerSideApplyManager(s.opts.fieldManager),
 		gsync.WithPrunePropagationPolicy(&policy),
 		gsync.WithLogr(s.elog),
+		// The API server validates every apply; kubectl's client-side validation would fetch
+		// the OpenAPI schema on every sync. Objects are only ever server-side applied, so there
+		// are no client-side-apply field managers to migrate.
+		gsync.WithManifestValidation(false),
+		gsync.WithClientSideApplyMigration(false, ""),
 	}
 }
 

@@ -58,6 +58,9 @@ type Target struct {
 // status back to the resources that asked for the target.
 type Reporter func(ctx context.Context, t Target, r Result)
 
+// failedRetry is how soon a target whose sync failed is synced again.
+const failedRetry = 10 * time.Second
+
 // Option configures a Syncer.
 type Option func(*options)
 
@@ -180,6 +183,9 @@ func New(cfg *rest.Config, src Source, opts ...Option) (*Syncer, error) {
 			return &resourceInfo{target: t}, t != ""
 		}),
 	)
+	if hr, ok := src.(headReader); ok {
+		src = newSnapshots(hr, o.timeout)
+	}
 	s := &Syncer{
 		src:     src,
 		opts:    o,
@@ -330,11 +336,17 @@ func (s *Syncer) loop(ctx context.Context, t Target, nudge <-chan struct{}) {
 		if s.opts.reporter != nil {
 			s.opts.reporter(ctx, t, r)
 		}
+		// A failed sync is retried soon rather than at the next interval.
+		var retry <-chan time.Time
+		if err != nil {
+			retry = time.After(min(s.opts.interval, failedRetry))
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		case <-nudge:
+		case <-retry:
 		}
 	}
 }

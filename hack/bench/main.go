@@ -24,6 +24,8 @@ type config struct {
 	out, bin, dir         string
 	keep, coldGoCache     bool
 	skipGo, skipE2E       bool
+	skipSync              bool
+	syncApps              []int
 	warmPushes            int
 	deliveries            int
 	concurrency           []int
@@ -40,6 +42,8 @@ func main() {
 	flag.BoolVar(&c.coldGoCache, "cold-gocache", true, "give `slipway dev` an empty GOCACHE, so the first push builds from a cold cache")
 	flag.BoolVar(&c.skipGo, "skip-go", false, "skip the Go benchmarks")
 	flag.BoolVar(&c.skipE2E, "skip-e2e", false, "skip the end-to-end timings")
+	flag.BoolVar(&c.skipSync, "skip-sync", false, "skip the sync scale benchmark")
+	syncApps := flag.String("sync-apps", "100,1000", "comma-separated application counts of the sync scale benchmark")
 	flag.IntVar(&c.warmPushes, "pushes", 3, "warm pushes after the first one")
 	flag.IntVar(&c.deliveries, "deliveries", 2000, "deliveries per burst")
 	flag.StringVar(&conc, "concurrency", "32,8", "comma-separated concurrency of each burst")
@@ -53,6 +57,14 @@ func main() {
 			os.Exit(2)
 		}
 		c.concurrency = append(c.concurrency, n)
+	}
+	for f := range strings.SplitSeq(*syncApps, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 10000 {
+			fmt.Fprintf(os.Stderr, "bench: bad -sync-apps %q\n", *syncApps)
+			os.Exit(2)
+		}
+		c.syncApps = append(c.syncApps, n)
 	}
 	if c.deliveries < 1 || c.deliveries > 100000 {
 		fmt.Fprintln(os.Stderr, "bench: -deliveries must be between 1 and 100000")
@@ -97,13 +109,18 @@ func run(ctx context.Context, c config) error {
 	if !c.skipE2E {
 		rep.E2EErr = e2eSection(ctx, root, c, &rep)
 	}
-	md := rep.markdown()
+	var syncMD string
+	var syncErr error
+	if !c.skipSync {
+		syncMD, syncErr = syncSection(ctx, c.syncApps)
+	}
+	md := rep.markdown() + syncMD
 	fmt.Print(md)
 	if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	progress("wrote %s", c.out)
-	return errors.Join(rep.GoErr, rep.E2EErr)
+	return errors.Join(rep.GoErr, rep.E2EErr, syncErr)
 }
 
 func goSection(ctx context.Context, root string, rep *report) error {
