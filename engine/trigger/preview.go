@@ -264,6 +264,7 @@ func PreviewRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Applica
 		"insecure-registry": fmt.Sprint(cfg.InsecureRegistry),
 	}
 	buildParams(params, app, cfg)
+	params["ref"] = pullRequestRef(app.Spec.Source.Provider, p)
 	for k, v := range app.Spec.Build.Params {
 		params[k] = v
 	}
@@ -293,4 +294,23 @@ func sortedParams(params map[string]string) tektonv1.Params {
 		ps = append(ps, tektonv1.Param{Name: k, Value: *tektonv1.NewStructuredValues(params[k])})
 	}
 	return ps
+}
+
+// pullRequestRef is the ref a pull request's head commit can be fetched from in the base
+// repository, so that an abbreviated head SHA (Bitbucket sends 12 digits) can be resolved:
+// GitHub, Gitea and Forgejo publish refs/pull/<n>/head, GitLab refs/merge-requests/<n>/head;
+// Bitbucket publishes none, so the source branch is used (pull requests from forks then need a
+// full SHA).
+func pullRequestRef(provider string, p *v1alpha1.Preview) string {
+	n := strconv.FormatInt(p.Spec.PullRequest, 10)
+	switch provider {
+	case "gitlab":
+		return "refs/merge-requests/" + n + "/head"
+	case "bitbucket":
+		if p.Spec.HeadRef == "" {
+			return ""
+		}
+		return "refs/heads/" + p.Spec.HeadRef
+	}
+	return "refs/pull/" + n + "/head"
 }

@@ -355,3 +355,25 @@ func getPreview(t *testing.T, c client.Client, ns string) *v1alpha1.Preview {
 	}
 	return &p
 }
+
+// The preview run names the ref its head can be fetched from, so an abbreviated head SHA
+// resolves in the git-clone step.
+func TestPreviewRunRef(t *testing.T) {
+	for provider, want := range map[string]string{
+		"github": "refs/pull/7/head", "gitea": "refs/pull/7/head", "forgejo": "refs/pull/7/head",
+		"gitlab": "refs/merge-requests/7/head", "bitbucket": "refs/heads/feature",
+	} {
+		app := sampleApplication("acme", "hello")
+		app.Spec.Source.Provider = provider
+		p := &v1alpha1.Preview{Spec: v1alpha1.PreviewSpec{Application: "hello", PullRequest: 7, HeadRef: "feature", HeadSHA: "ed0e0bfd9a94"}}
+		pr, err := trigger.PreviewRun(t.Context(), sampleDelivery("acme", "bb-1"), app, p, testConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, param := range pr.Spec.Params {
+			if param.Name == "ref" && param.Value.StringVal != want {
+				t.Errorf("%s: ref = %q, want %q", provider, param.Value.StringVal, want)
+			}
+		}
+	}
+}
