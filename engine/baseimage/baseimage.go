@@ -61,8 +61,9 @@ var platform = v1.Platform{OS: "linux", Architecture: "amd64"}
 // responseHeaderTimeout bounds the wait for a registry's answer once a request is sent.
 const responseHeaderTimeout = 2 * time.Minute
 
-// image assembles a one-layer linux/amd64 OCI image.
-func image(layer v1.Layer, createdBy string, cfg Config) (v1.Image, error) {
+// NewImage assembles a one-layer linux/amd64 OCI image from layer, with cfg as its runtime
+// configuration, createdBy in its history and every timestamp at the Unix epoch.
+func NewImage(layer v1.Layer, createdBy string, cfg Config) (v1.Image, error) {
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	created := v1.Time{Time: epoch}
 	img, err := mutate.Append(img, mutate.Addendum{

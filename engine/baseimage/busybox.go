@@ -11,6 +11,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // DefaultBusybox is where Debian's busybox-static package installs its binary.
@@ -35,12 +37,12 @@ func PushBusybox(ctx context.Context, ref string, opts Options) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("busybox base image: %w", err)
 	}
-	layer, err := memLayer(entries)
+	layer, err := Layer(entries, epoch, types.OCILayer)
 	if err != nil {
 		return Image{}, fmt.Errorf("busybox base image: %w", err)
 	}
 	cfg := opts.Config.withDefaults(Config{Env: []string{DefaultPath}, Cmd: []string{"/bin/sh"}})
-	img, err := image(layer, "slipway baseimage busybox", cfg)
+	img, err := NewImage(layer, "slipway baseimage busybox", cfg)
 	if err != nil {
 		return Image{}, fmt.Errorf("busybox base image: %w", err)
 	}
@@ -53,7 +55,7 @@ func PushBusybox(ctx context.Context, ref string, opts Options) (Image, error) {
 
 // busyboxEntries reads the static busybox binary at bin (DefaultBusybox if empty) and lists the
 // files of the busybox layer.
-func busyboxEntries(ctx context.Context, bin string) ([]entry, error) {
+func busyboxEntries(ctx context.Context, bin string) ([]Entry, error) {
 	if bin == "" {
 		bin = DefaultBusybox
 	}
@@ -73,7 +75,7 @@ func busyboxEntries(ctx context.Context, bin string) ([]entry, error) {
 	}
 
 	dirs := map[string]bool{"bin": true, "etc": true, "root": true, "tmp": true}
-	var links []entry
+	var links []Entry
 	for _, line := range strings.Split(string(list), "\n") {
 		p := path.Clean(strings.TrimSpace(line))
 		// linuxrc is an init for initramfs; an applet outside a directory is not for images.
@@ -83,13 +85,13 @@ func busyboxEntries(ctx context.Context, bin string) ([]entry, error) {
 		for d := path.Dir(p); d != "."; d = path.Dir(d) {
 			dirs[d] = true
 		}
-		links = append(links, entry{path: p, link: "/bin/busybox", mode: 0o777})
+		links = append(links, Entry{Path: p, Link: "/bin/busybox", Mode: 0o777})
 	}
 	if len(links) == 0 {
 		return nil, fmt.Errorf("%s --list-full listed no applets", bin)
 	}
 
-	var entries []entry
+	var entries []Entry
 	for d := range dirs {
 		mode := int64(0o755)
 		switch d {
@@ -98,17 +100,17 @@ func busyboxEntries(ctx context.Context, bin string) ([]entry, error) {
 		case "tmp":
 			mode = 0o1777
 		}
-		entries = append(entries, entry{path: d, dir: true, mode: mode})
+		entries = append(entries, Entry{Path: d, Dir: true, Mode: mode})
 	}
 	entries = append(entries,
-		entry{path: "bin/busybox", mode: 0o755, data: data},
-		entry{path: "etc/group", mode: 0o644, data: []byte(busyboxGroup)},
-		entry{path: "etc/passwd", mode: 0o644, data: []byte(busyboxPasswd)},
+		Entry{Path: "bin/busybox", Mode: 0o755, Data: data},
+		Entry{Path: "etc/group", Mode: 0o644, Data: []byte(busyboxGroup)},
+		Entry{Path: "etc/passwd", Mode: 0o644, Data: []byte(busyboxPasswd)},
 	)
 	entries = append(entries, links...)
 	// Sorted by path, a directory comes before everything in it.
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.path, b.path) })
-	return slices.CompactFunc(entries, func(a, b entry) bool { return a.path == b.path }), nil
+	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Path, b.Path) })
+	return slices.CompactFunc(entries, func(a, b Entry) bool { return a.Path == b.Path }), nil
 }
 
 // checkStatic fails for a binary that is not a statically linked ELF executable: a dynamic one

@@ -46,7 +46,7 @@ func PushRootfs(ctx context.Context, ref, dir string, opts Options) (Image, erro
 		return Image{}, fmt.Errorf("rootfs base image: %w", err)
 	}
 	cfg := opts.Config.withDefaults(Config{Env: []string{DefaultPath}})
-	img, err := image(layer, "slipway baseimage rootfs", cfg)
+	img, err := NewImage(layer, "slipway baseimage rootfs", cfg)
 	if err != nil {
 		return Image{}, fmt.Errorf("rootfs base image: %w", err)
 	}

@@ -10,9 +10,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"slipway.dev/slipway/engine/baseimage"
 )
 
 // Paths and identities of Slipway's base image. The nonroot user matches distroless's, so
@@ -21,7 +21,7 @@ const (
 	hostCABundle = "/etc/ssl/certs/ca-certificates.crt"
 	caBundlePath = "etc/ssl/certs/ca-certificates.crt"
 	nonrootID    = 65532
-	defaultPath  = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	defaultPath  = baseimage.DefaultPath
 )
 
 const (
@@ -58,59 +58,34 @@ func PushBase(ctx context.Context, ref string, insecure bool) (string, error) {
 
 // baseImage assembles the base image as a one-layer OCI image; ca may be empty.
 func baseImage(ca []byte) (v1.Image, error) {
-	epoch := time.Unix(0, 0).UTC()
-	entries := []entry{
-		{path: "etc", dir: true, mode: 0o755},
-		{path: "etc/group", mode: 0o644, data: []byte(group)},
-		{path: "etc/nsswitch.conf", mode: 0o644, data: []byte(nsswitchConf)},
-		{path: "etc/passwd", mode: 0o644, data: []byte(passwd)},
+	entries := []baseimage.Entry{
+		{Path: "etc", Dir: true, Mode: 0o755},
+		{Path: "etc/group", Mode: 0o644, Data: []byte(group)},
+		{Path: "etc/nsswitch.conf", Mode: 0o644, Data: []byte(nsswitchConf)},
+		{Path: "etc/passwd", Mode: 0o644, Data: []byte(passwd)},
 	}
 	env := []string{defaultPath}
 	if len(ca) > 0 {
 		entries = append(entries,
-			entry{path: "etc/ssl", dir: true, mode: 0o755},
-			entry{path: "etc/ssl/certs", dir: true, mode: 0o755},
-			entry{path: caBundlePath, mode: 0o644, data: ca},
+			baseimage.Entry{Path: "etc/ssl", Dir: true, Mode: 0o755},
+			baseimage.Entry{Path: "etc/ssl/certs", Dir: true, Mode: 0o755},
+			baseimage.Entry{Path: caBundlePath, Mode: 0o644, Data: ca},
 		)
 		env = append(env, "SSL_CERT_FILE=/"+caBundlePath)
 	}
 	entries = append(entries,
-		entry{path: "home", dir: true, mode: 0o755},
-		entry{path: "home/nonroot", dir: true, mode: 0o700, uid: nonrootID, gid: nonrootID},
-		entry{path: "root", dir: true, mode: 0o700},
-		entry{path: "tmp", dir: true, mode: 0o1777},
+		baseimage.Entry{Path: "home", Dir: true, Mode: 0o755},
+		baseimage.Entry{Path: "home/nonroot", Dir: true, Mode: 0o700, UID: nonrootID, GID: nonrootID},
+		baseimage.Entry{Path: "root", Dir: true, Mode: 0o700},
+		baseimage.Entry{Path: "tmp", Dir: true, Mode: 0o1777},
 	)
-	layer, err := newLayer(entries, epoch, types.OCILayer)
+	layer, err := baseimage.Layer(entries, time.Unix(0, 0).UTC(), types.OCILayer)
 	if err != nil {
 		return nil, err
 	}
-
-	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	created := v1.Time{Time: epoch}
-	img, err = mutate.Append(img, mutate.Addendum{
-		Layer:     layer,
-		MediaType: types.OCILayer,
-		History:   v1.History{Created: created, CreatedBy: "slipway gobuild base"},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("append base layer: %w", err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("read base config: %w", err)
-	}
-	cfg = cfg.DeepCopy()
-	cfg.OS = "linux"
-	cfg.Architecture = "amd64"
-	cfg.Created = created
-	cfg.Config = v1.Config{
+	return baseimage.NewImage(layer, "slipway gobuild base", baseimage.Config{
 		User:       fmt.Sprint(nonrootID),
 		Env:        env,
 		WorkingDir: "/",
-	}
-	img, err = mutate.ConfigFile(img, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("set base config: %w", err)
-	}
-	return img, nil
+	})
 }

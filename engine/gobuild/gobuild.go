@@ -19,6 +19,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"slipway.dev/slipway/engine/baseimage"
 )
 
 // ErrNoGoMod is returned when the source directory has no go.mod.
@@ -265,9 +267,9 @@ func appendBinary(baseRef name.Reference, bin string, opts Options, platform v1.
 		return nil, err
 	}
 	binPath := path.Join(appDir, filepath.Base(bin))
-	layer, err := newLayer([]entry{
-		{path: appDir, dir: true, mode: 0o755},
-		{path: binPath, mode: 0o755, data: data},
+	layer, err := baseimage.Layer([]baseimage.Entry{
+		{Path: appDir, Dir: true, Mode: 0o755},
+		{Path: binPath, Mode: 0o755, Data: data},
 	}, opts.Created, mt)
 	if err != nil {
 		return nil, err
