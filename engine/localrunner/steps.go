@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"slipway.dev/slipway/engine/sandbox"
 )
 
 // SlipwayStepsImage is the image of Slipway's own step binary; HostSteps runs it as the
@@ -198,18 +200,8 @@ func (h *HostSteps) RunStep(ctx context.Context, s StepExec) (int, error) {
 	werr := cmd.Wait()
 	// Like a container, a step ends with everything it started.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	if werr == nil {
-		return 0, nil
-	}
-	var exitErr *exec.ExitError
-	if errors.As(werr, &exitErr) {
-		if st, ok := exitErr.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-			return 128 + int(st.Signal()), nil
-		}
-		return exitErr.ExitCode(), nil
-	}
-	if ctx.Err() != nil {
-		return 137, nil
+	if code, ok := sandbox.ExitStatus(ctx, werr); ok {
+		return code, nil
 	}
 	return 1, fmt.Errorf("wait for step %q: %w", s.Name, werr)
 }

@@ -357,18 +357,8 @@ func (c *Config) start(ctx context.Context, files []*os.File, sp spec) (int, err
 	if werr != nil && err == nil {
 		return 1, fmt.Errorf("%w: send spec: %v", ErrSetup, werr)
 	}
-	if err == nil {
-		return 0, nil
-	}
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		if st, ok := exitErr.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-			return 128 + int(st.Signal()), nil
-		}
-		return exitErr.ExitCode(), nil
-	}
-	if ctx.Err() != nil {
-		return 137, nil
+	if code, ok := ExitStatus(ctx, err); ok {
+		return code, nil
 	}
 	return 1, fmt.Errorf("wait for sandbox: %w", err)
 }
