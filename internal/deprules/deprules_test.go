@@ -17,7 +17,7 @@ var owners = map[string][]string{
 	"helm.sh/helm/":                               {"engine/render"},
 	"github.com/argoproj/argo-cd/gitops-engine/":  {"engine/syncer"},
 	"github.com/distribution/distribution/":       {"engine/registry"},
-	"github.com/google/go-containerregistry/":     {"engine/gobuild", "engine/baseimage", "engine/sign", "engine/cnb"},
+	"github.com/google/go-containerregistry/":     {"engine/gobuild", "engine/baseimage", "engine/sign", "engine/cnb", "engine/imagetag"},
 	"github.com/sigstore/":                        {"engine/sign"},
 	"k8s.io/kubernetes/":                          {},
 	"sigs.k8s.io/controller-runtime/pkg/envtest/": {},
