@@ -28,7 +28,7 @@ import (
 // syncResult is one scale run: N small Applications from one config-repo commit.
 type syncResult struct {
 	Apps         int
-	FirstApplied time.Duration // syncer start (cluster cache sync included) to the first app's Namespace existing
+	AllApplied   time.Duration // syncer start to every target's first successful sync (all applied)
 	AllHealthy   time.Duration // syncer start to every target reported Healthy
 	Syncs        int           // syncs performed until then
 	LiveReads    int           // objects read from the API server for health until then
@@ -56,8 +56,8 @@ func syncSection(ctx context.Context, sizes []int) (string, error) {
 			errs = append(errs, fmt.Errorf("sync %d applications: %w", n, err))
 			continue
 		}
-		progress("sync scale %d: first app applied %.1fs, all Healthy %.1fs, %d syncs, %d live reads, peak heap %d MB, peak RSS %d MB, config change applied in %s",
-			n, r.FirstApplied.Seconds(), r.AllHealthy.Seconds(), r.Syncs, r.LiveReads, r.PeakHeap>>20, r.PeakRSS>>20, r.ConfigChange.Round(time.Millisecond))
+		progress("sync scale %d: all applied %.1fs, all Healthy %.1fs, %d syncs, %d live reads, peak heap %d MB, peak RSS %d MB, config change applied in %s",
+			n, r.AllApplied.Seconds(), r.AllHealthy.Seconds(), r.Syncs, r.LiveReads, r.PeakHeap>>20, r.PeakRSS>>20, r.ConfigChange.Round(time.Millisecond))
 		results = append(results, r)
 	}
 	return syncMarkdown(results, errors.Join(errs...)), errors.Join(errs...)
@@ -102,8 +102,10 @@ func syncRun(ctx context.Context, bin string, n int) (res syncResult, err error)
 		targets[i] = syncer.Target{Name: appName(i), Branch: "main", Dir: "environments/bench/" + appName(i), Namespace: appName(i)}
 	}
 	var (
+		start    time.Time
 		mu       sync.Mutex
 		healthy  = map[string]bool{}
+		applied  = map[string]bool{}
 		allDone  = make(chan struct{})
 		syncs    int
 		reads    int
@@ -114,6 +116,12 @@ func syncRun(ctx context.Context, bin string, n int) (res syncResult, err error)
 		defer mu.Unlock()
 		syncs++
 		reads += r.LiveReads
+		if r.Err == nil && !applied[t.Name] {
+			applied[t.Name] = true
+			if len(applied) == n {
+				res.AllApplied = time.Since(start)
+			}
+		}
 		if r.Err == nil && r.Health == syncer.HealthHealthy && !healthy[t.Name] {
 			healthy[t.Name] = true
 			if len(healthy) == n {
@@ -143,30 +151,13 @@ func syncRun(ctx context.Context, bin string, n int) (res syncResult, err error)
 	stopSampling := sampleHeap(&res.PeakHeap)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	start := time.Now()
+	start = time.Now()
 	go func() { done <- s.Run(runCtx) }()
 	defer func() {
 		cancel()
 		err = errors.Join(err, <-done)
 	}()
 	kc := kubernetes.NewForConfigOrDie(cluster.Config())
-	go func() {
-		for {
-			if _, err := kc.CoreV1().Namespaces().Get(runCtx, appName(0), metav1.GetOptions{}); err == nil {
-				mu.Lock()
-				if res.FirstApplied == 0 {
-					res.FirstApplied = time.Since(start)
-				}
-				mu.Unlock()
-				return
-			}
-			select {
-			case <-runCtx.Done():
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
 	limit := time.Duration(n)*600*time.Millisecond + 2*time.Minute
 	select {
 	case <-allDone:
@@ -306,15 +297,16 @@ func syncMarkdown(rs []syncResult, err error) string {
 	b.WriteString(`N small Applications (a Namespace, a one-replica Deployment and a Service each, in their own
 directory and namespace) land in one config-repo commit on the embedded Git server; one syncer
 (gitops-engine, one cluster cache, server-side apply, 8 concurrent syncs, 3-minute interval)
-starts with N targets and the time runs until every target has reported Healthy (Deployment
-Available through kube-controller-manager, kube-scheduler and kwok). Memory is the benchmark
+starts with N targets. "All applied" runs until every target's first sync succeeded (the
+syncer's own work); "all Healthy" until every target has reported Healthy (Deployment Available
+through kube-controller-manager, kube-scheduler and kwok, whose client rate limits bound it). Memory is the benchmark
 process's, which holds the syncer and the config-repo reader (the control plane runs in its own
 processes). The config change commits a new environment variable for one app, then notifies its
 target as the Git server's push hook does. Anchors: Flux reconciles 1,000 Kustomizations in
 4m15s on 16 cores; Argo CD polls Git every 3 minutes by default. Target: 1,000 Healthy <= 2 min,
 engine < 200 MB.
 
-| applications | first app applied (s) | all Healthy (s) | syncs | health reads from the API server | peak heap (MB) | peak RSS (MB) | config change applied (ms) | its sync reported (ms) | target |
+| applications | all applied (s) | all Healthy (s) | syncs | health reads from the API server | peak heap (MB) | peak RSS (MB) | config change applied (ms) | its sync reported (ms) | target |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 `)
 	for _, r := range rs {
@@ -322,7 +314,7 @@ engine < 200 MB.
 		if r.Apps >= 1000 {
 			ok = ok && r.AllHealthy <= 2*time.Minute
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %d | %d | %d | %d | %s | %s | %s |\n", r.Apps, secs(r.FirstApplied), secs(r.AllHealthy),
+		fmt.Fprintf(&b, "| %d | %s | %s | %d | %d | %d | %d | %s | %s | %s |\n", r.Apps, secs(r.AllApplied), secs(r.AllHealthy),
 			r.Syncs, r.LiveReads, r.PeakHeap>>20, r.PeakRSS>>20, ms(r.ConfigChange), ms(r.ChangeSynced), met(ok))
 	}
 	return b.String()
