@@ -253,33 +253,18 @@ func (r *Reconciler) updatePreviewStatus(ctx context.Context, p *v1alpha1.Previe
 // request event, or the comment that approved or retested it), validated like DeployRun's.
 func PreviewRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Application, p *v1alpha1.Preview, cfg Config) (*tektonv1.PipelineRun, error) {
 	number := strconv.FormatInt(p.Spec.PullRequest, 10)
-	params := map[string]string{
-		"application":       app.Name,
-		"repo-url":          orDefault(d.Spec.RepoURL, app.Spec.Source.RepoURL),
-		"revision":          p.Spec.HeadSHA,
-		"pull-request":      number,
-		"path":              orDefault(app.Spec.Source.Path, "."),
-		"image":             strings.TrimSuffix(cfg.Registry, "/") + "/previews/" + app.Namespace + "/" + app.Name,
-		"base-image":        cfg.BaseImage,
-		"insecure-registry": fmt.Sprint(cfg.InsecureRegistry),
-	}
-	buildParams(params, app, cfg)
-	params["ref"] = pullRequestRef(app.Spec.Source.Provider, p)
-	for k, v := range app.Spec.Build.Params {
-		params[k] = v
-	}
-	pr := newRun(RunName(app.Name, d.Name, FlowPreview), pipelines.Preview, app, d, params, cfg)
-	pr.Labels[v1alpha1.LabelSHA] = p.Spec.HeadSHA
-	pr.Labels[v1alpha1.LabelFlow] = FlowPreview
-	pr.Labels[v1alpha1.LabelPullRequest] = number
-	ref := "pull/" + number
-	pr.Labels[v1alpha1.LabelRefHash] = refHash(ref)
-	pr.Annotations[v1alpha1.AnnotationRef] = ref
-	pr.Annotations[v1alpha1.AnnotationBefore] = p.Annotations[v1alpha1.AnnotationBefore]
-	if err := validateRun(ctx, pr); err != nil {
-		return nil, fmt.Errorf("application %s: %w", app.Name, err)
-	}
-	return pr, nil
+	return flowRun(ctx, d, app, cfg, runSpec{
+		flow:     FlowPreview,
+		pipeline: pipelines.Preview,
+		repoURL:  orDefault(d.Spec.RepoURL, app.Spec.Source.RepoURL),
+		revision: p.Spec.HeadSHA,
+		fetchRef: pullRequestRef(app.Spec.Source.Provider, p),
+		ref:      "pull/" + number,
+		before:   p.Annotations[v1alpha1.AnnotationBefore],
+		imageDir: "previews",
+		params:   map[string]string{"pull-request": number},
+		labels:   map[string]string{v1alpha1.LabelPullRequest: number},
+	})
 }
 
 // sortedParams turns a map of params into Tekton params in name order.

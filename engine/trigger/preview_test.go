@@ -2,7 +2,6 @@ package trigger_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
 	"slipway.dev/slipway/engine/trigger"
@@ -308,24 +306,7 @@ func TestPreviewRunGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := yaml.Marshal(pr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden := filepath.Join("testdata", "golden", "preview.yaml")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./engine/trigger -run TestPreviewRunGolden -update)", err)
-	}
-	if string(want) != string(got) {
-		t.Errorf("PreviewRun differs from %s (run with -update and review the diff)\ngot:\n%s", golden, got)
-	}
+	checkGolden(t, filepath.Join("testdata", "golden", "preview.yaml"), pr, "TestPreviewRunGolden")
 }
 
 func reconcileDelivery(t *testing.T, r *trigger.Reconciler, c client.Client, d *v1alpha1.Delivery) {

@@ -278,26 +278,62 @@ func (r *Reconciler) createRun(ctx context.Context, app *v1alpha1.Application, p
 // DeployRun builds the PipelineRun that builds one commit of an Application, validated by
 // Tekton's own defaulting and validation.
 func DeployRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Application, cfg Config) (*tektonv1.PipelineRun, error) {
+	return flowRun(ctx, d, app, cfg, runSpec{
+		flow:     FlowDeploy,
+		pipeline: pipelines.Deploy,
+		repoURL:  d.Spec.RepoURL,
+		revision: d.Spec.After,
+		fetchRef: d.Spec.Ref,
+		ref:      d.Spec.Ref,
+		before:   d.Spec.Before,
+		imageDir: "apps",
+	})
+}
+
+// runSpec is what a flow's PipelineRun has of its own.
+type runSpec struct {
+	flow, pipeline string
+	// repoURL and revision are the commit the run builds, fetched through fetchRef.
+	repoURL, revision, fetchRef string
+	// ref names the branch or pull request the run is for (labelled by hash); before is the
+	// commit it follows.
+	ref, before string
+	// imageDir is the registry directory the image goes under: apps/ or previews/.
+	imageDir string
+	// params and labels are the flow's own, added to the common ones; the Application's build
+	// params win over every param.
+	params, labels map[string]string
+}
+
+// flowRun builds, for Delivery d, the PipelineRun of one flow with the params, labels and
+// annotations every flow shares, and validates it with Tekton's own defaulting and validation.
+func flowRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Application, cfg Config, s runSpec) (*tektonv1.PipelineRun, error) {
 	params := map[string]string{
 		"application":       app.Name,
-		"repo-url":          d.Spec.RepoURL,
-		"revision":          d.Spec.After,
-		"ref":               d.Spec.Ref,
+		"repo-url":          s.repoURL,
+		"revision":          s.revision,
+		"ref":               s.fetchRef,
 		"path":              orDefault(app.Spec.Source.Path, "."),
-		"image":             strings.TrimSuffix(cfg.Registry, "/") + "/apps/" + app.Namespace + "/" + app.Name,
+		"image":             strings.TrimSuffix(cfg.Registry, "/") + "/" + s.imageDir + "/" + app.Namespace + "/" + app.Name,
 		"base-image":        cfg.BaseImage,
 		"insecure-registry": fmt.Sprint(cfg.InsecureRegistry),
+	}
+	for k, v := range s.params {
+		params[k] = v
 	}
 	buildParams(params, app, cfg)
 	for k, v := range app.Spec.Build.Params {
 		params[k] = v
 	}
-	pr := newRun(RunName(app.Name, d.Name, FlowDeploy), pipelines.Deploy, app, d, params, cfg)
-	pr.Labels[v1alpha1.LabelSHA] = d.Spec.After
-	pr.Labels[v1alpha1.LabelFlow] = FlowDeploy
-	pr.Labels[v1alpha1.LabelRefHash] = refHash(d.Spec.Ref)
-	pr.Annotations[v1alpha1.AnnotationRef] = d.Spec.Ref
-	pr.Annotations[v1alpha1.AnnotationBefore] = d.Spec.Before
+	pr := newRun(RunName(app.Name, d.Name, s.flow), s.pipeline, app, d, params, cfg)
+	pr.Labels[v1alpha1.LabelSHA] = s.revision
+	pr.Labels[v1alpha1.LabelFlow] = s.flow
+	for k, v := range s.labels {
+		pr.Labels[k] = v
+	}
+	pr.Labels[v1alpha1.LabelRefHash] = refHash(s.ref)
+	pr.Annotations[v1alpha1.AnnotationRef] = s.ref
+	pr.Annotations[v1alpha1.AnnotationBefore] = s.before
 	if err := validateRun(ctx, pr); err != nil {
 		return nil, fmt.Errorf("application %s: %w", app.Name, err)
 	}

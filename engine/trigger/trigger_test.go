@@ -104,25 +104,31 @@ func TestDeployRunGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := yaml.Marshal(pr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden := filepath.Join(dir, tt.name+".yaml")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./engine/trigger -run TestDeployRunGolden -update)", err)
-			}
-			if string(want) != string(got) {
-				t.Errorf("DeployRun differs from %s (run go test ./engine/trigger -run TestDeployRunGolden -update and review the diff)\ngot:\n%s", golden, got)
-			}
+			checkGolden(t, filepath.Join(dir, tt.name+".yaml"), pr, "TestDeployRunGolden")
 		})
+	}
+}
+
+// checkGolden compares pr, as YAML, with the golden file, or with -update rewrites it; test
+// is the test to name in the hint.
+func checkGolden(t *testing.T, golden string, pr any, test string) {
+	t.Helper()
+	got, err := yaml.Marshal(pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./engine/trigger -run %s -update)", err, test)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs from %s (run go test ./engine/trigger -run %s -update and review the diff)\ngot:\n%s", test, golden, test, got)
 	}
 }
 
