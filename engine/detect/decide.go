@@ -271,6 +271,12 @@ func (f *findings) dockerResult(s *source, why string) *Result {
 		r.note(DecisionRun, name, 0, "no CMD or ENTRYPOINT in the final stage; the base image's command runs")
 	}
 	switch {
+	case len(f.docker.Expose) > 0 && (!r.decided(DecisionComponent) || r.Component != ComponentService):
+		r.note(DecisionComponent, name, f.docker.ExposeLine, "service: the final stage exposes a port")
+	case !r.decided(DecisionComponent):
+		r.note(DecisionComponent, name, 0, "service: assumed, as the Dockerfile exposes no port and no language manifest says otherwise")
+	}
+	switch {
 	case len(f.docker.Expose) > 0:
 		r.Port, r.Component = f.docker.Expose[0], ComponentService
 		r.note(DecisionPort, name, f.docker.ExposeLine, "%d, from EXPOSE in the final stage", r.Port)

@@ -119,6 +119,16 @@ type Result struct {
 	Evidence []Evidence `json:"evidence"`
 }
 
+// decided reports whether some evidence already explains decision.
+func (r *Result) decided(decision string) bool {
+	for _, e := range r.Evidence {
+		if e.Decision == decision {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *Result) note(decision, file string, line int, format string, args ...any) {
 	r.Evidence = append(r.Evidence, Evidence{Decision: decision, File: file, Line: line, Reason: fmt.Sprintf(format, args...)})
 }
