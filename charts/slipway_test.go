@@ -104,28 +104,7 @@ func TestLint(t *testing.T) {
 func TestGolden(t *testing.T) {
 	for name, values := range map[string]map[string]any{"minimal": minimalValues(), "full": fullValues()} {
 		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join("testdata", "slipway", name)
-			if *update {
-				if err := os.RemoveAll(dir); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var got []string
-			for _, f := range renderSlipway(t, values) {
-				golden.Check(t, filepath.Join(dir, f.Path), f.Data, *update)
-				got = append(got, f.Path)
-			}
-			entries, err := os.ReadDir(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want []string
-			for _, e := range entries {
-				want = append(want, e.Name())
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("rendered %v, golden files %v (run with -update if intended)", got, want)
-			}
+			golden.Files(t, filepath.Join("testdata", "slipway", name), renderSlipway(t, values), *update)
 		})
 	}
 }
@@ -264,17 +243,8 @@ func TestObjectsAreValid(t *testing.T) {
 				if u.GetKind() != "Deployment" {
 					continue
 				}
-				tmpl, _, err := unstructured.NestedMap(u.Object, "spec", "template")
-				if err != nil {
-					t.Fatal(err)
-				}
-				pod := &unstructured.Unstructured{Object: tmpl}
-				pod.SetAPIVersion("v1")
-				pod.SetKind("Pod")
-				pod.SetName(u.GetName())
-				pod.SetNamespace(u.GetNamespace())
-				if err := c.Create(t.Context(), pod, client.DryRunAll); err != nil {
-					t.Errorf("pod of %s: %v", f.Path, err)
+				if err := kubetest.DryRunPod(t.Context(), c, u); err != nil {
+					t.Errorf("%s: %v", f.Path, err)
 				}
 			}
 		})

@@ -4,7 +4,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -71,28 +70,7 @@ func renderAll(t *testing.T) map[string][]manifest.File {
 func TestSampleApplicationsGolden(t *testing.T) {
 	for key, files := range renderAll(t) {
 		t.Run(key, func(t *testing.T) {
-			dir := filepath.Join("testdata", "golden", filepath.FromSlash(key))
-			if *update {
-				if err := os.RemoveAll(dir); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var got []string
-			for _, f := range files {
-				golden.Check(t, filepath.Join(dir, f.Path), f.Data, *update)
-				got = append(got, f.Path)
-			}
-			entries, err := os.ReadDir(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want []string
-			for _, e := range entries {
-				want = append(want, e.Name())
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("rendered files %v, golden files %v (run with -update if intended)", got, want)
-			}
+			golden.Files(t, filepath.Join("testdata", "golden", filepath.FromSlash(key)), files, *update)
 		})
 	}
 }
@@ -129,17 +107,8 @@ func TestRenderedObjectsAreValid(t *testing.T) {
 				if u.GetKind() != "Deployment" {
 					continue
 				}
-				tmpl, ok, err := unstructured.NestedMap(u.Object, "spec", "template")
-				if err != nil || !ok {
-					t.Fatalf("deployment %s has no pod template: %v", u.GetName(), err)
-				}
-				pod := &unstructured.Unstructured{Object: tmpl}
-				pod.SetAPIVersion("v1")
-				pod.SetKind("Pod")
-				pod.SetName(u.GetName() + "-pod")
-				pod.SetNamespace(u.GetNamespace())
-				if err := c.Create(t.Context(), pod, client.DryRunAll); err != nil {
-					t.Errorf("pod of deployment %s: %v", u.GetName(), err)
+				if err := kubetest.DryRunPod(t.Context(), c, u); err != nil {
+					t.Error(err)
 				}
 			}
 		})

@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"slipway.dev/slipway/engine/manifest"
 )
 
 // Check compares got with the golden file at path; with update it first writes got there.
@@ -38,4 +41,32 @@ func JSON(t testing.TB, v any) []byte {
 		t.Fatal(err)
 	}
 	return append(b, '\n')
+}
+
+// Files compares rendered files with the golden files in dir, one each by path, and fails if
+// dir holds any other file or the files are not in name order; with update it first empties
+// dir and writes them.
+func Files(t *testing.T, dir string, files []manifest.File, update bool) {
+	t.Helper()
+	if update {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, f := range files {
+		Check(t, filepath.Join(dir, f.Path), f.Data, update)
+		got = append(got, f.Path)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, e := range entries {
+		want = append(want, e.Name())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("rendered files %v, golden files %v (run with -update if intended)", got, want)
+	}
 }
