@@ -25,6 +25,7 @@ func newStepCmd() *cobra.Command {
 	cmd.AddCommand(newBuildpacksBuildStep())
 	cmd.AddCommand(newSignStep())
 	cmd.AddCommand(newScanStep())
+	cmd.AddCommand(newReuseImageStep())
 	return cmd
 }
 

@@ -5,9 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"slipway.dev/slipway/engine/imagetag"
 )
 
 // imageByDigest is an image reference pinned by digest.
@@ -54,9 +57,10 @@ func newRecordImageStep() *cobra.Command {
 	return cmd
 }
 
-// newReadImageStep turns the record back into IMAGE_URL and IMAGE_DIGEST results.
+// newReadImageStep turns the record back into IMAGE_URL and IMAGE_DIGEST results and, with
+// --tag, tags the image so that the next run from the same source tree finds it (reuse-image).
 func newReadImageStep() *cobra.Command {
-	var record, urlFile, digestFile string
+	var record, urlFile, digestFile, tag, insecure string
 	cmd := &cobra.Command{
 		Use:   "read-image",
 		Short: "Read the image recorded by the build task that ran",
@@ -75,6 +79,16 @@ func newReadImageStep() *cobra.Command {
 				return fmt.Errorf("%s: %q is not an image pinned by digest", record, ref)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "image %s\n", ref)
+			if tag != "" {
+				ins, err := strconv.ParseBool(insecure)
+				if err != nil {
+					return fmt.Errorf("--insecure-registry %q: want true or false", insecure)
+				}
+				if err := imagetag.New(imagetag.Insecure(ins)).Tag(cmd.Context(), ref, tag); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "tagged %s\n", tag)
+			}
 			if err := writeResult(urlFile, ref); err != nil {
 				return err
 			}
@@ -84,5 +98,7 @@ func newReadImageStep() *cobra.Command {
 	cmd.Flags().StringVar(&record, "record", "", "the record written by record-image")
 	cmd.Flags().StringVar(&urlFile, "image-url-file", "", "result file for IMAGE_URL")
 	cmd.Flags().StringVar(&digestFile, "image-digest-file", "", "result file for IMAGE_DIGEST")
+	cmd.Flags().StringVar(&tag, "tag", "", "a tag to give the image in its repository; empty tags nothing")
+	cmd.Flags().StringVar(&insecure, "insecure-registry", "false", "plain HTTP to the registry (with --tag)")
 	return cmd
 }
