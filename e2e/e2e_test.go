@@ -155,6 +155,46 @@ func TestPushToDeploy(t *testing.T) {
 			t.Logf("slipway get %s:\n%s", what, out)
 		}
 	})
+
+	// Last, since it adds a delivery: a commit that leaves the app's tree as it was deploys the
+	// image already built, without building.
+	t.Run("an unchanged source tree reuses the image", func(t *testing.T) {
+		before2, after2, err := scenario.PushSource(ctx, f.repoURL, t.TempDir(), f.work, "no source change")
+		if err != nil {
+			t.Fatal(err)
+		}
+		push2, err := scenario.SendPush(ctx, f.dev, pushTemplate, f.repoURL, before2, after2, f.secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel2, err := scenario.Follow(ctx, f.dev, f.app, "dev", push2, func(s string) { t.Logf("stage: %s", s) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rel2.Spec.SourceSHA != after2 || rel2.Spec.Image != rel.Spec.Image {
+			t.Errorf("release %s: sha %s image %s; want sha %s with the first build's image %s", rel2.Name, rel2.Spec.SourceSHA, rel2.Spec.Image, after2, rel.Spec.Image)
+		}
+		if rel2.Spec.Signature == "" || rel2.Spec.Scan == nil {
+			t.Errorf("release %s: a reused image must still be scanned and signed (scan %+v, signature %q)", rel2.Name, rel2.Spec.Scan, rel2.Spec.Signature)
+		}
+		runs, err := scenario.RunsFor(ctx, f.dev.Client, f.dev.Namespace, push2.Delivery)
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs for %s: %d (err %v)", push2.Delivery, len(runs), err)
+		}
+		reused := ""
+		for _, r := range runs[0].Status.Results {
+			if r.Name == "REUSED" {
+				reused = r.Value.StringVal
+			}
+		}
+		skipped := map[string]bool{}
+		for _, s := range runs[0].Status.SkippedTasks {
+			skipped[s.Name] = true
+		}
+		if reused != "true" || !skipped["build-ko"] {
+			t.Errorf("run %s: REUSED %q, skipped tasks %v; want the build reused and build-ko skipped", runs[0].Name, reused, skipped)
+		}
+	})
 }
 
 // TestKillResume kills slipway dev with SIGKILL while the pipeline runs and checks that the

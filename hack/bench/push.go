@@ -20,6 +20,7 @@ type pushResult struct {
 	Ack    time.Duration   // until the receiver answered 202
 	Stages []time.Duration // when each of scenario.Stages was observed
 	Total  time.Duration   // until the Deployment was Available with the new image
+	Reused bool            // the source tree was unchanged, so the build was skipped
 }
 
 // pushBench pushes the hello app to a `slipway dev` and times each push to Available.
@@ -44,8 +45,10 @@ func (b *pushBench) run(ctx context.Context, warm int) ([]pushResult, error) {
 	work := filepath.Join(b.dev.Dir, "bench-work", "hello")
 	// Later pushes copy only this directory over the working copy: one changed Go file.
 	change := filepath.Join(b.dev.Dir, "bench-change")
-	if err := os.MkdirAll(change, 0o755); err != nil {
-		return nil, err
+	for _, d := range []string{change, filepath.Join(b.dev.Dir, "bench-empty")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	var results []pushResult
 	for i := 0; i <= warm; i++ {
@@ -62,7 +65,16 @@ func (b *pushBench) run(ctx context.Context, warm int) ([]pushResult, error) {
 		results = append(results, r)
 		b.progress("push %s: available %.1fs after the webhook", label, r.Total.Seconds())
 	}
-	return results, nil
+	// A commit that leaves the app's tree as it was: the pipeline finds the image already built
+	// from that tree and skips the build (reuse-image), so only scan, sign and deploy run.
+	label := "unchanged tree (build reused)"
+	r, err := b.push(ctx, repoURL, filepath.Join(b.dev.Dir, "bench-empty"), work, label, secret, app, 3*time.Minute)
+	if err != nil {
+		return results, fmt.Errorf("push %q: %w", label, err)
+	}
+	r.Reused = true
+	b.progress("push %s: available %.1fs after the webhook", label, r.Total.Seconds())
+	return append(results, r), nil
 }
 
 // writeRevision writes a Go file whose content changes with n, so the next build differs.
