@@ -20,6 +20,15 @@ type goBench struct {
 	NsPerOp     float64
 	BytesPerOp  float64 // -1 when not reported
 	AllocsPerOp float64 // -1 when not reported
+	// Metrics are the line's other figures in the order reported: MB/s from b.SetBytes and
+	// whatever the benchmark reports with b.ReportMetric (ns/task, runs/s, ...).
+	Metrics []benchMetric
+}
+
+// benchMetric is one figure of a benchmark line with its unit.
+type benchMetric struct {
+	Value float64
+	Unit  string
 }
 
 // benchPackages returns the packages of the module rooted at root ("./engine/render") whose
@@ -127,7 +136,35 @@ func parseBenchLine(line string) (goBench, bool) {
 			b.BytesPerOp = v
 		case "allocs/op":
 			b.AllocsPerOp = v
+		default:
+			b.Metrics = append(b.Metrics, benchMetric{Value: v, Unit: f[i+1]})
 		}
 	}
 	return b, b.NsPerOp >= 0
+}
+
+// writeGoTable writes the Go benchmark results as a Markdown table: the standard per-op figures
+// in columns of their own, every other figure with its unit in the last column.
+func writeGoTable(b *strings.Builder, results []goBench) {
+	b.WriteString("| package | benchmark | ns/op | B/op | allocs/op | other metrics |\n|---|---|---:|---:|---:|---|\n")
+	for _, g := range results {
+		other := make([]string, 0, len(g.Metrics))
+		for _, m := range g.Metrics {
+			other = append(other, metricNum(m.Value)+" "+m.Unit)
+		}
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(g.Pkg, "slipway.dev/slipway/"), g.Name,
+			num(g.NsPerOp), num(g.BytesPerOp), num(g.AllocsPerOp), strings.Join(other, ", "))
+	}
+}
+
+// metricNum formats a reported metric: like num from 100 up, else with three significant
+// digits, so that 0.0042 s/op or 2.5 runs/s keep their value.
+func metricNum(v float64) string {
+	switch {
+	case v <= -100:
+		return "-" + num(-v)
+	case v >= 100:
+		return num(v)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
 }
