@@ -20,6 +20,7 @@ const (
 	targetPerSecond = 500
 	targetP99       = 50 * time.Millisecond
 	targetAvailable = 15 * time.Second
+	targetReused    = 5 * time.Second // a config-only change
 )
 
 // report is everything measured, and why a section is missing.
@@ -138,34 +139,42 @@ func (r *report) pushTable(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "Each push commits to the embedded Git server, then sends a signed GitHub push webhook; "+
 		"times run from sending the webhook. The first push builds with %s; each later push changes one Go file, "+
-		"so it builds and rolls out a new image. Stage columns are the seconds spent in that stage "+
-		"(observed by polling every 100 ms). Target: push to Available <= %s s.\n\n", cache, secs(targetAvailable))
+		"so it builds and rolls out a new image; the last push is a commit that leaves the app's tree unchanged, "+
+		"so the pipeline reuses the image built from that tree and skips the build (a config-only change). "+
+		"Stage columns are the seconds spent in that stage (observed by polling every 100 ms). "+
+		"Targets: push to Available <= %s s; a config-only change <= %s s.\n\n", cache, secs(targetAvailable), secs(targetReused))
 	b.WriteString("| push | ack (ms) |")
 	for _, s := range scenario.Stages {
 		fmt.Fprintf(b, " %s |", s)
 	}
 	b.WriteString(" **total (s)** | target |\n|---|---:|")
 	b.WriteString(strings.Repeat("---:|", len(scenario.Stages)) + "---:|---|\n")
-	for _, p := range r.Pushes {
-		writePushRow(b, p.Label, p.Ack, stageDeltas(p), p.Total)
+	var warm []pushResult
+	for i, p := range r.Pushes {
+		target := targetAvailable
+		if p.Reused {
+			target = targetReused
+		} else if i > 0 {
+			warm = append(warm, p)
+		}
+		writePushRow(b, p.Label, p.Ack, stageDeltas(p), p.Total, target)
 	}
-	if len(r.Pushes) > 1 {
-		warm := r.Pushes[1:]
+	if len(warm) > 0 {
 		ack, total := median(warm, func(p pushResult) time.Duration { return p.Ack }), median(warm, func(p pushResult) time.Duration { return p.Total })
 		stages := make([]time.Duration, len(scenario.Stages))
 		for i := range stages {
 			stages[i] = median(warm, func(p pushResult) time.Duration { return stageDeltas(p)[i] })
 		}
-		writePushRow(b, fmt.Sprintf("**warm median** (%d)", len(warm)), ack, stages, total)
+		writePushRow(b, fmt.Sprintf("**warm median** (%d)", len(warm)), ack, stages, total, targetAvailable)
 	}
 }
 
-func writePushRow(b *strings.Builder, label string, ack time.Duration, stages []time.Duration, total time.Duration) {
+func writePushRow(b *strings.Builder, label string, ack time.Duration, stages []time.Duration, total, target time.Duration) {
 	fmt.Fprintf(b, "| %s | %s |", label, ms(ack))
 	for _, d := range stages {
 		fmt.Fprintf(b, " %s |", secs(d))
 	}
-	fmt.Fprintf(b, " **%s** | %s |\n", secs(total), met(total <= targetAvailable))
+	fmt.Fprintf(b, " **%s** | %s |\n", secs(total), met(total <= target))
 }
 
 // stageDeltas turns the times at which each stage was observed into the time spent in each.
