@@ -27,6 +27,23 @@ var (
 	ErrWrongPassword = errors.New("wrong password for private key")
 	// ErrInvalidKey means key material is not a PEM key of the expected kind.
 	ErrInvalidKey = errors.New("invalid key")
+
+	// ErrUntrustedCertificate means a keyless signature's certificate does not chain to a
+	// trusted Fulcio root, or nothing trusted (a transparency log entry, a signed timestamp or
+	// the current time) shows that it was valid when the signature was made.
+	ErrUntrustedCertificate = errors.New("untrusted certificate chain")
+	// ErrIdentityMismatch means a keyless signature's certificate is trusted but names a
+	// subject (or an OIDC issuer: see ErrIssuerMismatch) that no trusted identity allows.
+	ErrIdentityMismatch = errors.New("certificate identity mismatch")
+	// ErrIssuerMismatch is the identity mismatch where the certificate's OIDC issuer is not
+	// one of the trusted identities' issuers. errors.Is(err, ErrIdentityMismatch) holds too.
+	ErrIssuerMismatch = fmt.Errorf("%w: OIDC issuer", ErrIdentityMismatch)
+	// ErrNoIdentityToken means keyless signing found no OIDC identity token to present to
+	// Fulcio.
+	ErrNoIdentityToken = errors.New("no identity token")
+	// ErrInvalidTrust means keyless trust material (Fulcio roots, identities, a Rekor key, a
+	// timestamp authority chain) is malformed or incomplete.
+	ErrInvalidTrust = errors.New("invalid keyless trust")
 )
 
 // ImageError is the refusal of one image: Reason is one of the sentinel errors above, Detail says

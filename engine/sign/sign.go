@@ -1,25 +1,29 @@
 // Package sign signs container images and attaches attestations to them with cosign v3, and
 // verifies them before anything runs them.
 //
-// Signing is offline: an encrypted cosign key pair, no transparency log, no Fulcio certificate.
 // A signature is a Sigstore bundle (v0.3, a DSSE envelope over an in-toto statement whose
 // predicate type is cosign's "https://sigstore.dev/cosign/sign/v1") stored as an OCI 1.1
 // referrer of the image digest; on registries without the referrers API it is listed in the
-// fallback index tagged sha256-<digest>. This is the format `cosign sign --key` writes by
-// default, so `cosign verify --key cosign.pub --insecure-ignore-tlog=true` accepts it.
+// fallback index tagged sha256-<digest>. This is the format cosign v3 writes by default.
 // Attestations (a CycloneDX SBOM, a scan report) use the same format with their own predicate
 // type.
 //
-// Keyless signing (a Fulcio certificate for an OIDC identity, logged in Rekor) is not built in:
-// it needs a signing config naming Fulcio, Rekor and an OIDC issuer, a token source for the
-// workload identity and a trusted root for verification. The bundle format is the same, so it
-// can be added as a Signer and Verifier option without changing what is stored.
+// Two ways to sign. With a key pair (offline: an encrypted cosign key, no transparency log, no
+// certificate) the bundle names the key, and `cosign verify --key cosign.pub
+// --insecure-ignore-tlog=true` accepts it. Keyless (connected clusters), the signer presents
+// the workload's OIDC identity token to Fulcio, which certifies an ephemeral key for that
+// identity for ten minutes; the bundle carries the certificate and, when configured, a Rekor
+// log entry and an RFC 3161 timestamp, which show that the certificate was valid at signing
+// long after it expired. A Verifier trusts keys, keyless identities under Fulcio roots, or
+// both, and names why it refuses an image: no signature, an untrusted key, an untrusted
+// certificate chain (or no trusted time), an identity or issuer mismatch, a tampered digest.
 package sign
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -46,10 +50,24 @@ const (
 
 const inTotoPayloadType = "application/vnd.in-toto+json"
 
-// Signer signs image digests and attaches attestations with one private key.
+// Signer signs image digests and attaches attestations, with one private key or keyless.
 type Signer struct {
-	kp   *keypair
-	opts options
+	material material
+	opts     options
+}
+
+// material is what a Signer signs with: a key pair, or an ephemeral key certified by Fulcio.
+type material interface {
+	// bundleOptions returns the key to sign with and how the bundle names it (a public key
+	// hint, or a certificate with log entries and timestamps).
+	bundleOptions(ctx context.Context) (sgsign.Keypair, sgsign.BundleOptions, error)
+}
+
+// keyPairMaterial signs with a long-lived key; the bundle carries its hint.
+type keyPairMaterial struct{ kp *keypair }
+
+func (m keyPairMaterial) bundleOptions(context.Context) (sgsign.Keypair, sgsign.BundleOptions, error) {
+	return m.kp, sgsign.BundleOptions{}, nil
 }
 
 // Result names what a Sign or Attest call stored.
@@ -75,12 +93,17 @@ func NewSigner(privateKeyPEM, password []byte, opts ...Option) (*Signer, error) 
 	if err != nil {
 		return nil, fmt.Errorf("load signing key: %w", err)
 	}
-	return &Signer{kp: kp, opts: newOptions(opts)}, nil
+	return &Signer{material: keyPairMaterial{kp}, opts: newOptions(opts)}, nil
 }
 
-// PublicKey returns the signer's public key in PEM.
+// PublicKey returns the signer's public key in PEM. A keyless signer has none: its keys live
+// for one certificate.
 func (s *Signer) PublicKey() ([]byte, error) {
-	p, err := s.kp.GetPublicKeyPem()
+	m, ok := s.material.(keyPairMaterial)
+	if !ok {
+		return nil, errors.New("a keyless signer has no long-lived public key")
+	}
+	p, err := m.kp.GetPublicKeyPem()
 	return []byte(p), err
 }
 
@@ -120,8 +143,12 @@ func (s *Signer) attest(ctx context.Context, image, predicateType string, predic
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.timeout)
 	defer cancel()
-	pb, err := sgsign.Bundle(&sgsign.DSSEData{Data: payload, PayloadType: inTotoPayloadType}, s.kp,
-		sgsign.BundleOptions{Context: ctx})
+	kp, bopts, err := s.material.bundleOptions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", image, err)
+	}
+	bopts.Context = ctx
+	pb, err := sgsign.Bundle(&sgsign.DSSEData{Data: payload, PayloadType: inTotoPayloadType}, kp, bopts)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", image, err)
 	}

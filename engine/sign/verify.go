@@ -17,11 +17,12 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// Verifier checks that images carry a signature by one of its trusted public keys. It is
-// safe for concurrent use.
+// Verifier checks that images carry a signature it trusts: by one of its public keys, or
+// keyless, with a Fulcio certificate for one of its identities. It is safe for concurrent use.
 type Verifier struct {
-	keys []publicKey
-	opts options
+	keys    []publicKey
+	keyless *keylessTrust
+	opts    options
 }
 
 // Attestation is the verified predicate of one attestation.
@@ -31,19 +32,42 @@ type Attestation struct {
 	Predicate []byte
 }
 
+// Trust is what a Verifier accepts: signatures by any of PublicKeys (PEM, cosign.pub) and, when
+// Keyless is set, keyless signatures it allows. At least one of the two must be given.
+type Trust struct {
+	PublicKeys [][]byte
+	Keyless    *KeylessTrust
+}
+
 // NewVerifier trusts the given PEM public keys (cosign.pub); a signature by any of them is
 // accepted.
 func NewVerifier(publicKeysPEM [][]byte, opts ...Option) (*Verifier, error) {
 	if len(publicKeysPEM) == 0 {
 		return nil, fmt.Errorf("new verifier: %w", errNoKeys)
 	}
+	return NewTrustVerifier(Trust{PublicKeys: publicKeysPEM}, opts...)
+}
+
+// NewTrustVerifier accepts the signatures t allows. Malformed trust material gives
+// ErrInvalidKey or ErrInvalidTrust.
+func NewTrustVerifier(t Trust, opts ...Option) (*Verifier, error) {
+	if len(t.PublicKeys) == 0 && t.Keyless == nil {
+		return nil, fmt.Errorf("new verifier: %w and no keyless trust", errNoKeys)
+	}
 	v := &Verifier{opts: newOptions(opts)}
-	for i, p := range publicKeysPEM {
+	for i, p := range t.PublicKeys {
 		k, err := parsePublicKey(p)
 		if err != nil {
 			return nil, fmt.Errorf("new verifier: trusted key %d: %w", i+1, err)
 		}
 		v.keys = append(v.keys, k)
+	}
+	if t.Keyless != nil {
+		k, err := parseKeylessTrust(*t.Keyless)
+		if err != nil {
+			return nil, fmt.Errorf("new verifier: %w", err)
+		}
+		v.keyless = k
 	}
 	return v, nil
 }
@@ -125,28 +149,19 @@ func (v *Verifier) verified(ctx context.Context, image, predicateType string) ([
 		return nil, imageErr(image, ErrNotPinned, "digest is not hex")
 	}
 	var out []*statement
-	var tampered, untrusted int
+	var refusals refusals
 	for _, b := range bundles {
-		st, verdict := v.verifyBundle(ctx, b, algo, digest, predicateType)
-		switch verdict {
-		case bundleOK:
+		st, r := v.verifyBundle(ctx, b, algo, digest, predicateType)
+		if r.verdict == bundleOK {
 			out = append(out, st)
-		case bundleTampered:
-			tampered++
-		default:
-			untrusted++
+			continue
 		}
+		refusals.add(r)
 	}
-	switch {
-	case len(out) > 0:
+	if len(out) > 0 {
 		return out, nil
-	case tampered > 0:
-		return nil, imageErr(image, ErrTampered,
-			"%d %s(s) by a trusted key do not verify for %s (made for another digest, or altered)", tampered, what, d.DigestStr())
-	default:
-		return nil, imageErr(image, ErrUntrustedKey,
-			"%d %s(s) found, none by the %d trusted key(s)", untrusted, what, len(v.keys))
 	}
+	return nil, refusals.err(image, what, d.DigestStr(), len(v.keys), v.keyless)
 }
 
 // statement is the verified content of an in-toto statement.
@@ -155,19 +170,82 @@ type statement struct {
 	Predicate     *structpb.Struct
 }
 
+// bundleVerdict is what one bundle is. The refusals are ordered from the least to the most
+// telling: an image's error names the most telling one found.
 type bundleVerdict int
 
 const (
 	bundleUntrusted bundleVerdict = iota
+	bundleUntrustedCert
+	bundleIdentityMismatch
+	bundleIssuerMismatch
 	bundleTampered
 	bundleOK
 )
 
-// verifyBundle checks one bundle against every trusted key. A bundle that verifies with a key
-// but names another digest or predicate type is tampered; so is one whose (unsigned) key hint
-// names a trusted key but whose signature fails. Both are refusals; the split only makes the
-// reason clearer.
-func (v *Verifier) verifyBundle(ctx context.Context, b *sgbundle.Bundle, algo string, digest []byte, predicateType string) (*statement, bundleVerdict) {
+// refusal is a refused bundle and, for keyless ones, why.
+type refusal struct {
+	verdict bundleVerdict
+	detail  string
+}
+
+// refusals counts refused bundles by verdict and keeps the first detail of each.
+type refusals struct {
+	count  [bundleOK]int
+	detail [bundleOK]string
+}
+
+func (r *refusals) add(x refusal) {
+	if r.count[x.verdict] == 0 {
+		r.detail[x.verdict] = x.detail
+	}
+	r.count[x.verdict]++
+}
+
+func (r *refusals) err(image, what, digest string, keys int, keyless *keylessTrust) error {
+	for v := bundleTampered; v >= bundleUntrustedCert; v-- {
+		if r.count[v] == 0 {
+			continue
+		}
+		switch v {
+		case bundleTampered:
+			if r.detail[v] != "" {
+				return imageErr(image, ErrTampered, "%d trusted %s(s) do not verify for %s: %s", r.count[v], what, digest, r.detail[v])
+			}
+			return imageErr(image, ErrTampered,
+				"%d %s(s) by a trusted key do not verify for %s (made for another digest, or altered)", r.count[v], what, digest)
+		case bundleIssuerMismatch:
+			return imageErr(image, ErrIssuerMismatch, "%s; trusted identities: %s", r.detail[v], keyless.describeIdentities())
+		case bundleIdentityMismatch:
+			return imageErr(image, ErrIdentityMismatch, "%s; trusted identities: %s", r.detail[v], keyless.describeIdentities())
+		default:
+			return imageErr(image, ErrUntrustedCertificate, "%s", r.detail[v])
+		}
+	}
+	if keys == 0 {
+		return imageErr(image, ErrUntrustedKey, "%d %s(s) found, signed with keys; only keyless signatures are trusted", r.count[bundleUntrusted], what)
+	}
+	return imageErr(image, ErrUntrustedKey, "%d %s(s) found, none by the %d trusted key(s)", r.count[bundleUntrusted], what, keys)
+}
+
+// verifyBundle checks one bundle: one with a certificate against the keyless trust, one with
+// a key hint against the trusted keys.
+func (v *Verifier) verifyBundle(ctx context.Context, b *sgbundle.Bundle, algo string, digest []byte, predicateType string) (*statement, refusal) {
+	if vc, err := b.VerificationContent(); err == nil && vc.Certificate() != nil {
+		if v.keyless == nil {
+			return nil, refusal{verdict: bundleUntrusted}
+		}
+		return v.keyless.verifyBundle(ctx, b, algo, digest, predicateType)
+	}
+	st, verdict := v.verifyKeyBundle(ctx, b, algo, digest, predicateType)
+	return st, refusal{verdict: verdict}
+}
+
+// verifyKeyBundle checks one bundle against every trusted key. A bundle that verifies with a
+// key but names another digest or predicate type is tampered; so is one whose (unsigned) key
+// hint names a trusted key but whose signature fails. Both are refusals; the split only makes
+// the reason clearer.
+func (v *Verifier) verifyKeyBundle(ctx context.Context, b *sgbundle.Bundle, algo string, digest []byte, predicateType string) (*statement, bundleVerdict) {
 	hint := b.GetVerificationMaterial().GetPublicKey().GetHint()
 	verdict := bundleUntrusted
 	for _, k := range v.keys {
