@@ -51,7 +51,7 @@ var replayPayloads = []replayPayload{
 }
 
 type parser interface {
-	Parse(header http.Header, body []byte) (event.Event, error)
+	Parse(header http.Header, body []byte) ([]event.Event, error)
 }
 
 var parsers = map[event.Provider]parser{
@@ -72,10 +72,11 @@ func replayApps(ctx context.Context, t *testing.T, c client.Client, ns string, s
 		}
 		bodies[p.file] = body
 		h, _ := webhooktest.Delivery{Provider: p.provider, Event: p.event, ID: "probe", Body: body}.Header()
-		ev, err := parsers[p.provider].Parse(h, body)
+		evs, err := parsers[p.provider].Parse(h, body)
 		if err != nil {
 			t.Fatalf("%s: %v", p.file, err)
 		}
+		ev := evs[0]
 		key := string(p.provider) + " " + ev.RepoURL
 		if seen[key] || ev.RepoURL == "" {
 			continue

@@ -149,11 +149,11 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, d *delivery, s
 	if out, ok := rc.verify(ctx, d); !ok {
 		return out
 	}
-	ev, out, ok := rc.parse(d, start)
+	evs, out, ok := rc.parse(d, start)
 	if !ok {
 		return out
 	}
-	return rc.record(ctx, d, ev)
+	return rc.record(ctx, d, evs)
 }
 
 func (rc *Receiver) readBody(w http.ResponseWriter, r *http.Request, d *delivery) (outcome, bool) {
@@ -216,35 +216,55 @@ func (rc *Receiver) verify(ctx context.Context, d *delivery) (outcome, bool) {
 	}
 }
 
-func (rc *Receiver) parse(d *delivery, start time.Time) (event.Event, outcome, bool) {
-	ev, err := d.parser.Parse(d.header, d.body)
+// parse normalizes the delivery into its events, stamps and validates each; one bad event fails
+// the whole delivery, so that nothing of it is recorded.
+func (rc *Receiver) parse(d *delivery, start time.Time) ([]event.Event, outcome, bool) {
+	evs, err := d.parser.Parse(d.header, d.body)
 	if err != nil {
-		return event.Event{}, parserOutcome(err), false
+		return nil, parserOutcome(err), false
 	}
-	// The secrets were chosen for d.repo; an event about another repository must not ride on them.
-	if ev.Repo() != d.repo {
-		return event.Event{}, reject(http.StatusBadRequest, reasonMalformed, "event repository differs from the verified one", nil), false
+	if len(evs) == 0 {
+		return nil, reject(http.StatusBadRequest, reasonMalformed, "delivery reports no event", nil), false
 	}
-	ev.ReceivedAt = start.UTC()
-	ev.BodySHA256 = event.BodyDigest(d.body)
-	if err := ev.Validate(); err != nil {
-		return event.Event{}, reject(http.StatusBadRequest, reasonInvalid, err.Error(), err), false
+	digest := event.BodyDigest(d.body)
+	for i := range evs {
+		ev := &evs[i]
+		// The secrets were chosen for d.repo; an event about another repository must not ride on them.
+		if ev.Repo() != d.repo {
+			return nil, reject(http.StatusBadRequest, reasonMalformed, "event repository differs from the verified one", nil), false
+		}
+		ev.ReceivedAt = start.UTC()
+		ev.BodySHA256 = digest
+		ev.Unsigned = d.unsigned
+		if err := ev.Validate(); err != nil {
+			return nil, reject(http.StatusBadRequest, reasonInvalid, err.Error(), err), false
+		}
 	}
-	return ev, outcome{}, true
+	return evs, outcome{}, true
 }
 
-func (rc *Receiver) record(ctx context.Context, d *delivery, ev event.Event) outcome {
-	ev.Unsigned = d.unsigned
-	created, err := rc.sink.Record(ctx, ev)
-	if err != nil {
-		return reject(http.StatusServiceUnavailable, reasonRecordFailed, "cannot record delivery, retry later", err)
+// record hands every event to the Sink before answering: 202 when at least one is new, 200
+// when all were recorded before. An error on any of them is a 503, so the provider retries the
+// delivery, and the events already recorded come back as duplicates.
+func (rc *Receiver) record(ctx context.Context, d *delivery, evs []event.Event) outcome {
+	created := 0
+	for _, ev := range evs {
+		ok, err := rc.sink.Record(ctx, ev)
+		if err != nil {
+			return reject(http.StatusServiceUnavailable, reasonRecordFailed, "cannot record delivery, retry later", err)
+		}
+		if !ok {
+			d.log.Info("duplicate delivery", "kind", ev.Kind, "ref", ev.Ref, "key", ev.Key())
+			continue
+		}
+		created++
+		d.log.Info("delivery recorded", "kind", ev.Kind, "ref", ev.Ref, "after", ev.After, "key", ev.Key())
 	}
-	if !created {
-		d.log.Info("duplicate delivery", "kind", ev.Kind)
-		return outcome{status: http.StatusOK, key: "duplicate", msg: ev.DeliveryID}
+	id := evs[0].DeliveryID
+	if created == 0 {
+		return outcome{status: http.StatusOK, key: "duplicate", msg: id}
 	}
-	d.log.Info("delivery recorded", "kind", ev.Kind, "ref", ev.Ref, "after", ev.After)
-	return outcome{status: http.StatusAccepted, key: "accepted", msg: ev.DeliveryID, unsigned: d.unsigned}
+	return outcome{status: http.StatusAccepted, key: "accepted", msg: id, unsigned: d.unsigned}
 }
 
 // parserOutcome maps a parser's error to the answer.

@@ -25,13 +25,17 @@ type Parser interface {
 	// Verify checks the delivery's signature (or token) over the raw body against each secret
 	// in constant time. Errors wrap event.ErrNoSignature or event.ErrBadSignature.
 	Verify(header http.Header, body []byte, secrets [][]byte) error
-	// Parse normalizes a verified delivery, leaving ReceivedAt and BodySHA256 unset. Errors wrap
-	// event.ErrMalformed or event.ErrContentType, or are an *event.IgnoredError.
-	Parse(header http.Header, body []byte) (event.Event, error)
+	// Parse normalizes a verified delivery into the events it reports, leaving ReceivedAt and
+	// BodySHA256 unset: one event, or several when one delivery reports several changes (a
+	// Bitbucket push of several refs), each with its own Key. Without an error it returns at
+	// least one event. Errors wrap event.ErrMalformed or event.ErrContentType, or are an
+	// *event.IgnoredError.
+	Parse(header http.Header, body []byte) ([]event.Event, error)
 }
 
-// Sink durably records an accepted delivery. Record must be idempotent per provider and delivery
-// id: it returns created=false, and no error, for a delivery it already holds.
+// Sink durably records an accepted event. Record must be idempotent per provider and event Key
+// (the delivery id, or the DedupKey of providers without a stable one): it returns
+// created=false, and no error, for an event it already holds.
 type Sink interface {
 	Record(ctx context.Context, ev event.Event) (created bool, err error)
 }

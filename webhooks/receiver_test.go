@@ -31,12 +31,14 @@ var (
 )
 
 // memSink is an in-memory Sink with the durable inbox's semantics: one record per provider and
-// delivery id, a redelivery is a duplicate.
+// event key, a redelivery is a duplicate.
 type memSink struct {
 	mu      sync.Mutex
 	records map[string]event.Event
 	calls   int
 	err     error
+	// fail, when set, fails the Record calls it returns true for.
+	fail    func(ev event.Event) bool
 	entered chan struct{} // when set, Record reports that it was entered
 	block   chan struct{} // when set, Record waits for it to close
 }
@@ -59,7 +61,10 @@ func (s *memSink) Record(ctx context.Context, ev event.Event) (bool, error) {
 	if s.err != nil {
 		return false, s.err
 	}
-	key := string(ev.Provider) + "/" + ev.DeliveryID
+	if s.fail != nil && s.fail(ev) {
+		return false, errors.New("apiserver unavailable")
+	}
+	key := string(ev.Provider) + "/" + ev.Key()
 	if _, ok := s.records[key]; ok {
 		return false, nil
 	}

@@ -33,8 +33,9 @@ type Inbox struct {
 
 var dnsSafe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
-// DeliveryName derives a Delivery's name from the provider and delivery id, so that a
-// redelivery collides with the first one (AlreadyExists) instead of creating new work.
+// DeliveryName derives a Delivery's name from the provider and an event's Key (its delivery id,
+// or the DedupKey of providers without a stable one), so that a redelivery collides with the
+// first one (AlreadyExists) instead of creating new work.
 func DeliveryName(p event.Provider, id string) string {
 	lid := strings.ToLower(id)
 	if dnsSafe.MatchString(lid) && lid == id && len(string(p))+1+len(lid) <= 63 {
@@ -44,11 +45,12 @@ func DeliveryName(p event.Provider, id string) string {
 	return string(p) + "-" + hex.EncodeToString(sum[:])[:32]
 }
 
-// Record creates the Delivery for ev. It returns created=false for a delivery already recorded.
+// Record creates the Delivery for ev, named after its Key. It returns created=false for an event
+// already recorded; the Delivery keeps the provider's delivery id of the first one.
 func (in *Inbox) Record(ctx context.Context, ev event.Event) (bool, error) {
 	d := &v1alpha1.Delivery{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      DeliveryName(ev.Provider, ev.DeliveryID),
+			Name:      DeliveryName(ev.Provider, ev.Key()),
 			Namespace: in.Namespace,
 		},
 		Spec: v1alpha1.DeliverySpec{

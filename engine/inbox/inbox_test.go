@@ -163,6 +163,50 @@ func TestRecord(t *testing.T) {
 	})
 }
 
+// TestRecordByDedupKey proves that for a provider without a stable delivery id the Delivery is
+// named after the change: a replay under a new delivery id is a duplicate, the first delivery
+// id stays on record, and another change of the same delivery is recorded on its own.
+func TestRecordByDedupKey(t *testing.T) {
+	c, ns := testNamespace(t)
+	in := &inbox.Inbox{Writer: c, Reader: c, Namespace: ns}
+	ev := event.Event{
+		Provider: event.Gitea, Kind: event.Push, DeliveryID: "6b2c7e07-1c1e-4c3a-9a1e-5a0a4e5e2f01",
+		RepoURL: "https://gitea.example.com/acme/hello.git", RepoFullName: "acme/hello", Ref: "refs/heads/main",
+		Before: "9049f1265b7d61be4a8904a9a27120d2064dab3b", After: "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+		ReceivedAt: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC), BodySHA256: event.BodyDigest([]byte("{}")),
+	}
+	ev.DedupKey = ev.ChangeKey("")
+	if created, err := in.Record(t.Context(), ev); err != nil || !created {
+		t.Fatalf("Record = %v, %v; want true, nil", created, err)
+	}
+	replay := ev
+	replay.DeliveryID = "0f4d1e2a-7c55-4a1e-8d0b-2b7f0d2b9c11"
+	if created, err := in.Record(t.Context(), replay); err != nil || created {
+		t.Fatalf("Record of a replay under a new delivery id = %v, %v; want false, nil", created, err)
+	}
+	tag := ev
+	tag.Kind, tag.Ref, tag.Before = event.Tag, "refs/tags/v1", ""
+	tag.DedupKey = tag.ChangeKey("")
+	if created, err := in.Record(t.Context(), tag); err != nil || !created {
+		t.Fatalf("Record of another change of the delivery = %v, %v; want true, nil", created, err)
+	}
+	var list v1alpha1.DeliveryList
+	if err := c.List(t.Context(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range list.Items {
+		got[d.Name] = d.Spec.Event + " " + d.Spec.DeliveryID
+	}
+	want := map[string]string{
+		inbox.DeliveryName(event.Gitea, ev.DedupKey):  "push " + ev.DeliveryID,
+		inbox.DeliveryName(event.Gitea, tag.DedupKey): "tag " + ev.DeliveryID,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("deliveries = %v, want %v", got, want)
+	}
+}
+
 func TestSecrets(t *testing.T) {
 	c, ns := testNamespace(t)
 	secrets := map[string]map[string]string{

@@ -1,13 +1,19 @@
 // Package bitbucket verifies and normalizes Bitbucket Cloud webhook deliveries.
+//
+// Bitbucket's X-Request-UUID is not documented as stable across its automatic retries (after a
+// 5xx or a timeout) and its "Resend request" button, so events are deduplicated by the change
+// they report (event.Event.DedupKey): each ref change of a push by (repository, ref, before,
+// after, kind), pull request events by (repository, number, head commit, action), comments by
+// their id. X-Request-UUID is recorded beside, for reference. One repo:push delivery reports one
+// event per ref it changes.
 package bitbucket
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"slipway.dev/slipway/webhooks/event"
@@ -19,7 +25,6 @@ import (
 const (
 	HeaderEvent     = "X-Event-Key"
 	HeaderRequest   = "X-Request-UUID"
-	HeaderHook      = "X-Hook-UUID"
 	HeaderSignature = "X-Hub-Signature"
 )
 
@@ -43,11 +48,11 @@ type Parser struct{}
 func New() *Parser { return &Parser{} }
 
 // Identify returns the delivery id and the repository a delivery is about, reading only the media
-// type, the event and delivery headers and the body's repository. The delivery id is "" when it
-// has to be derived from the parsed event (see Parse). It returns an *event.IgnoredError for event
+// type, the event and delivery headers and the body's repository. The delivery id is "" when the
+// delivery carries no X-Request-UUID. It returns an *event.IgnoredError for event
 // keys Slipway does not act on, decided on the header alone.
 func (p *Parser) Identify(header http.Header, body []byte) (deliveryID string, repo event.Repo, err error) {
-	deliveryID = headerDeliveryID(header, body)
+	deliveryID = header.Get(HeaderRequest)
 	if err := checkContentType(header); err != nil {
 		return deliveryID, event.Repo{}, err
 	}
@@ -78,70 +83,56 @@ func (p *Parser) Verify(header http.Header, body []byte, secrets [][]byte) error
 func Sign(secret, body []byte) string { return hmacsig.Sign(signaturePrefix, secret, body) }
 
 // Parse normalizes a verified delivery. It returns an error wrapping event.ErrMalformed when the
-// body cannot be read, and an *event.IgnoredError for deliveries Slipway does not act on (a push
-// of a deleted tag, an approval, ...). It leaves ReceivedAt and BodySHA256 for the receiver.
+// body cannot be read, and an *event.IgnoredError for deliveries Slipway does not act on (an
+// approval, a push that changes no branch and no tag, ...). It leaves ReceivedAt and BodySHA256
+// for the receiver.
 //
-// A repo:push delivery may carry several ref changes; Parse normalizes the first branch or tag
-// change only, because Slipway records one Delivery per provider delivery.
+// A repo:push delivery reports one event per branch or tag it changes, in the order the payload
+// lists them (a deleted tag is skipped: nothing can be built from it); every other delivery
+// reports one event.
 //
-// The delivery id is X-Request-UUID. Without it, it is X-Hook-UUID and the body's digest, which a
-// retry of the same delivery repeats; without either, it is derived from the event key, repository,
-// ref, before and after commits (and comment id), so that a delivery sent twice is still recorded
-// once. DerivedDeliveryID documents that id.
-func (p *Parser) Parse(header http.Header, body []byte) (event.Event, error) {
+// Bitbucket does not document X-Request-UUID as stable across its automatic retries and the
+// "Resend request" button, so each event's DedupKey is derived from the change it reports (see
+// event.Event.ChangeKey) and X-Request-UUID is only recorded, as DeliveryID, for reference. A
+// delivery without X-Request-UUID gets its DedupKey as DeliveryID.
+func (p *Parser) Parse(header http.Header, body []byte) ([]event.Event, error) {
 	key, err := eventKey(header)
 	if err != nil {
-		return event.Event{}, err
+		return nil, err
 	}
 	if err := checkContentType(header); err != nil {
-		return event.Event{}, err
+		return nil, err
 	}
 	var (
-		ev        event.Event
+		evs       []event.Event
 		commentID int64
 	)
 	switch key {
 	case eventPush:
-		ev, err = parsePush(body)
+		evs, err = parsePush(body)
 	case eventPRCommentAdded:
+		var ev event.Event
 		ev, commentID, err = parseComment(body)
+		evs = []event.Event{ev}
 	default:
+		var ev event.Event
 		ev, err = parsePullRequest(key, body)
+		evs = []event.Event{ev}
 	}
 	if err != nil {
-		return event.Event{}, err
+		return nil, err
 	}
-	ev.Provider = event.Bitbucket
-	ev.DeliveryID = headerDeliveryID(header, body)
-	if ev.DeliveryID == "" {
-		ev.DeliveryID = DerivedDeliveryID(key, ev, commentID)
+	id := header.Get(HeaderRequest)
+	for i := range evs {
+		ev := &evs[i]
+		ev.Provider = event.Bitbucket
+		ev.DedupKey = ev.ChangeKey(strconv.FormatInt(commentID, 10))
+		ev.DeliveryID = id
+		if id == "" {
+			ev.DeliveryID = ev.DedupKey
+		}
 	}
-	return ev, nil
-}
-
-// headerDeliveryID returns the delivery id the headers give, or "" when they give none.
-func headerDeliveryID(header http.Header, body []byte) string {
-	if id := header.Get(HeaderRequest); id != "" {
-		return id
-	}
-	if hook := strings.Trim(header.Get(HeaderHook), "{}"); hook != "" {
-		return hook + "-" + event.BodyDigest(body)[:32]
-	}
-	return ""
-}
-
-// DerivedDeliveryID returns the delivery id of a delivery that carries neither X-Request-UUID nor
-// X-Hook-UUID: "derived-" and a digest of the event key, repository, ref, before and after
-// commits and, for comments, the comment id. Two deliveries of the same change get the same id, so
-// the Sink records them once; the cost is that a branch moved back to a commit it pointed at
-// before, from the same previous commit, is taken for a duplicate.
-func DerivedDeliveryID(key string, ev event.Event, commentID int64) string {
-	h := sha256.New()
-	for _, part := range []string{key, ev.RepoFullName, ev.Ref, ev.Before, ev.After, fmt.Sprint(commentID)} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	return "derived-" + hex.EncodeToString(h.Sum(nil))[:40]
+	return evs, nil
 }
 
 // eventKey returns the X-Event-Key header when Slipway acts on that key.

@@ -2,6 +2,7 @@ package bitbucket_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,12 +19,25 @@ const (
 	commentFile = "thirdparty/pullrequest_comment_created.drone-go-scm.json"
 )
 
-// parse runs an edited payload file through Parse.
-func parse(t *testing.T, key, name string, edit func(map[string]any)) (event.Event, error) {
+// parseAll runs an edited payload file through Parse.
+func parseAll(t *testing.T, key, name string, edit func(map[string]any)) ([]event.Event, error) {
 	t.Helper()
 	doc := readPayload(t, name)
 	edit(doc)
 	return bitbucket.New().Parse(bbHeader(key, "d"), encode(t, doc))
+}
+
+// parse runs an edited payload file through Parse and returns its one event.
+func parse(t *testing.T, key, name string, edit func(map[string]any)) (event.Event, error) {
+	t.Helper()
+	evs, err := parseAll(t, key, name, edit)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if len(evs) != 1 {
+		t.Fatalf("Parse returned %d events, want 1", len(evs))
+	}
+	return evs[0], nil
 }
 
 func TestEventKeys(t *testing.T) {
@@ -74,51 +88,73 @@ func change(typ, name, old, new string) map[string]any {
 	return map[string]any{"old": state(old), "new": state(new)}
 }
 
+// TestPushChanges proves that every branch or tag a push changes becomes its own event, in the
+// payload's order, and that a deleted tag among them drops only itself.
 func TestPushChanges(t *testing.T) {
 	const a, b = "49cb0fd6590af14dbfb717d0e801f325362af5d9", "6ca0691239785a619fa1dce7bf1073f50499cd60"
+	type want struct {
+		kind          event.Kind
+		ref           string
+		before, after string
+	}
 	tests := []struct {
 		name    string
 		changes []any
-		kind    event.Kind // "" means ignored
-		ref     string
-		before  string
-		after   string
+		want    []want // nil means ignored
 	}{
-		{name: "branch update", changes: []any{change("branch", "main", a, b)}, kind: event.Push, ref: "refs/heads/main", before: a, after: b},
-		{name: "branch create", changes: []any{change("branch", "dev", "", b)}, kind: event.BranchCreate, ref: "refs/heads/dev", after: b},
-		{name: "branch delete", changes: []any{change("branch", "dev", a, "")}, kind: event.BranchDelete, ref: "refs/heads/dev", before: a, after: event.ZeroSHA},
-		{name: "tag create", changes: []any{change("tag", "v1", "", b)}, kind: event.Tag, ref: "refs/tags/v1", after: b},
-		{name: "tag moved", changes: []any{change("tag", "v1", a, b)}, kind: event.Tag, ref: "refs/tags/v1", before: a, after: b},
+		{name: "branch update", changes: []any{change("branch", "main", a, b)}, want: []want{{event.Push, "refs/heads/main", a, b}}},
+		{name: "branch create", changes: []any{change("branch", "dev", "", b)}, want: []want{{event.BranchCreate, "refs/heads/dev", "", b}}},
+		{name: "branch delete", changes: []any{change("branch", "dev", a, "")}, want: []want{{event.BranchDelete, "refs/heads/dev", a, event.ZeroSHA}}},
+		{name: "tag create", changes: []any{change("tag", "v1", "", b)}, want: []want{{event.Tag, "refs/tags/v1", "", b}}},
+		{name: "tag moved", changes: []any{change("tag", "v1", a, b)}, want: []want{{event.Tag, "refs/tags/v1", a, b}}},
 		{name: "tag delete", changes: []any{change("tag", "v1", a, "")}},
-		{name: "first of several changes", changes: []any{change("branch", "one", a, b), change("branch", "two", "", a)}, kind: event.Push, ref: "refs/heads/one", before: a, after: b},
-		{name: "first branch or tag change", changes: []any{change("bookmark", "hg", a, b), change("tag", "v2", "", a)}, kind: event.Tag, ref: "refs/tags/v2", after: a},
+		{name: "several changes", changes: []any{change("branch", "one", a, b), change("branch", "two", "", a), change("tag", "v3", "", b)},
+			want: []want{{event.Push, "refs/heads/one", a, b}, {event.BranchCreate, "refs/heads/two", "", a}, {event.Tag, "refs/tags/v3", "", b}}},
+		{name: "deleted tag first", changes: []any{change("tag", "old", a, ""), change("branch", "main", a, b)},
+			want: []want{{event.Push, "refs/heads/main", a, b}}},
+		{name: "deleted tag between", changes: []any{change("branch", "one", a, b), change("tag", "old", a, ""), change("tag", "v2", "", a)},
+			want: []want{{event.Push, "refs/heads/one", a, b}, {event.Tag, "refs/tags/v2", "", a}}},
+		{name: "mercurial changes skipped", changes: []any{change("bookmark", "hg", a, b), change("tag", "v2", "", a)}, want: []want{{event.Tag, "refs/tags/v2", "", a}}},
 		{name: "no branch or tag change", changes: []any{change("named_branch", "hg", a, b)}},
 		{name: "no changes", changes: []any{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := parse(t, "repo:push", pushFile, func(d map[string]any) {
+			evs, err := parseAll(t, "repo:push", pushFile, func(d map[string]any) {
 				d["push"] = map[string]any{"changes": tt.changes}
 			})
-			if tt.kind == "" {
+			if tt.want == nil {
 				if !errors.Is(err, event.ErrIgnored) {
-					t.Fatalf("Parse = %v, %v; want ignored", ev.Kind, err)
+					t.Fatalf("Parse = %v, %v; want ignored", evs, err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			if ev.Kind != tt.kind || ev.Ref != tt.ref || ev.Before != tt.before || ev.After != tt.after {
-				t.Errorf("got %s %s %q..%q, want %s %s %q..%q", ev.Kind, ev.Ref, ev.Before, ev.After, tt.kind, tt.ref, tt.before, tt.after)
+			var got []want
+			keys := map[string]bool{}
+			for _, ev := range evs {
+				got = append(got, want{ev.Kind, ev.Ref, ev.Before, ev.After})
+				if ev.DeliveryID != "d" {
+					t.Errorf("%s: delivery id %q, want the X-Request-UUID of the delivery", ev.Ref, ev.DeliveryID)
+				}
+				if ev.DedupKey == "" || keys[ev.DedupKey] {
+					t.Errorf("%s: dedup key %q is empty or shared with another change", ev.Ref, ev.DedupKey)
+				}
+				keys[ev.DedupKey] = true
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("events\n%v\nwant\n%v", got, tt.want)
 			}
 		})
 	}
 }
 
-// TestDeliveryID covers the delivery id when X-Request-UUID is missing: it must be the same for a
-// delivery sent twice, so that the Sink records it once, and differ between different events.
-func TestDeliveryID(t *testing.T) {
+// TestDedupKey covers the key events are deduplicated by: X-Request-UUID is not stable across
+// retries and resends, so a delivery sent again under another id must get the same key, each
+// change of a push the key it would get alone, and different changes different keys.
+func TestDedupKey(t *testing.T) {
 	body, err := os.ReadFile(filepath.Join(payloadDir, pushFile))
 	if err != nil {
 		t.Fatal(err)
@@ -127,65 +163,89 @@ func TestDeliveryID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := func(h http.Header, body []byte) string {
+	parseKeyed := func(h http.Header, body []byte) []event.Event {
 		t.Helper()
-		ev, err := bitbucket.New().Parse(h, body)
+		evs, err := bitbucket.New().Parse(h, body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev.ReceivedAt, ev.BodySHA256 = receivedAt, event.BodyDigest(body)
-		if err := ev.Validate(); err != nil {
-			t.Errorf("Validate: %v", err)
+		for i := range evs {
+			evs[i].ReceivedAt, evs[i].BodySHA256 = receivedAt, event.BodyDigest(body)
+			if err := evs[i].Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
 		}
-		return ev.DeliveryID
+		return evs
 	}
-	withHook := func(hook string) http.Header {
-		h := bbHeader("repo:push", "")
-		h.Set(bitbucket.HeaderHook, hook)
-		return h
-	}
-	const hook = "{4a1e1d5c-1d7e-4e4b-9d5e-6c1f0e2b3a4d}"
-
-	if got := id(bbHeader("repo:push", "req-1"), body); got != "req-1" {
-		t.Errorf("with X-Request-UUID, id = %q", got)
-	}
-	hookID := id(withHook(hook), body)
-	if !strings.HasPrefix(hookID, "4a1e1d5c-1d7e-4e4b-9d5e-6c1f0e2b3a4d-") || hookID != id(withHook(hook), body) {
-		t.Errorf("with X-Hook-UUID, id = %q, want the hook uuid and the body digest, stable", hookID)
-	}
-	if hookID == id(withHook(hook), other) {
-		t.Errorf("different bodies of one hook share id %q", hookID)
-	}
-	if pid, _, _ := bitbucket.New().Identify(withHook(hook), body); pid != hookID {
-		t.Errorf("Identify id = %q, want %q", pid, hookID)
+	key := func(h http.Header, body []byte) string {
+		t.Helper()
+		evs := parseKeyed(h, body)
+		if len(evs) != 1 {
+			t.Fatalf("%d events, want 1", len(evs))
+		}
+		return evs[0].Key()
 	}
 
-	derived := id(bbHeader("repo:push", ""), body)
-	if !strings.HasPrefix(derived, "derived-") || derived != id(bbHeader("repo:push", ""), body) {
-		t.Errorf("without headers, id = %q, want a stable derived id", derived)
+	first := parseKeyed(bbHeader("repo:push", "req-1"), body)[0]
+	if first.DeliveryID != "req-1" || !strings.HasPrefix(first.Key(), "change-") {
+		t.Errorf("with X-Request-UUID: delivery id %q, key %q; want req-1 and a change key", first.DeliveryID, first.Key())
 	}
-	if derived == id(bbHeader("repo:push", ""), other) {
-		t.Errorf("different pushes share derived id %q", derived)
+	if got := key(bbHeader("repo:push", "req-2"), body); got != first.Key() {
+		t.Errorf("the same push resent under another X-Request-UUID has key %q, want %q", got, first.Key())
+	}
+	noID := parseKeyed(bbHeader("repo:push", ""), body)[0]
+	if noID.Key() != first.Key() || noID.DeliveryID != noID.DedupKey {
+		t.Errorf("without X-Request-UUID: key %q, delivery id %q; want both %q", noID.Key(), noID.DeliveryID, first.Key())
+	}
+	if pid, _, _ := bitbucket.New().Identify(bbHeader("repo:push", "req-1"), body); pid != "req-1" {
+		t.Errorf("Identify id = %q, want req-1", pid)
+	}
+	if key(bbHeader("repo:push", "req-1"), other) == first.Key() {
+		t.Errorf("different pushes share key %q", first.Key())
 	}
 	// Whitespace does not change the event, so it is the same delivery.
-	if got := id(bbHeader("repo:push", ""), append(body, '\n')); got != derived {
-		t.Errorf("re-serialized body has derived id %q, want %q", got, derived)
+	if got := key(bbHeader("repo:push", "req-3"), append(body, '\n')); got != first.Key() {
+		t.Errorf("re-serialized body has key %q, want %q", got, first.Key())
 	}
+
+	const a, b = "49cb0fd6590af14dbfb717d0e801f325362af5d9", "6ca0691239785a619fa1dce7bf1073f50499cd60"
+	withChanges := func(changes ...any) []byte {
+		doc := readPayload(t, pushFile)
+		doc["push"] = map[string]any{"changes": changes}
+		return encode(t, doc)
+	}
+	several := parseKeyed(bbHeader("repo:push", "req-4"), withChanges(change("branch", "main", a, b), change("tag", "v1", "", b)))
+	if len(several) != 2 {
+		t.Fatalf("%d events, want 2", len(several))
+	}
+	if alone := key(bbHeader("repo:push", "req-5"), withChanges(change("tag", "v1", "", b))); several[1].Key() != alone {
+		t.Errorf("tag change of a two-ref push has key %q; pushed alone, %q: want one key per change", several[1].Key(), alone)
+	}
+	if test := key(bbHeader("repo:push", "req-6"), withChanges(change("branch", "main", b, b))); test == several[0].Key() {
+		t.Errorf("a push with before == after shares the key of the push that moved the branch there")
+	}
+
 	comment := func(id float64) []byte {
 		doc := readPayload(t, commentFile)
 		doc["comment"].(map[string]any)["id"] = id
 		return encode(t, doc)
 	}
-	c1 := id(bbHeader("pullrequest:comment_created", ""), comment(1))
-	if c1 == id(bbHeader("pullrequest:comment_created", ""), comment(2)) {
-		t.Errorf("two comments on one pull request share derived id %q", c1)
+	c1 := key(bbHeader("pullrequest:comment_created", "c-1"), comment(1))
+	if c1 != key(bbHeader("pullrequest:comment_created", "c-2"), comment(1)) {
+		t.Errorf("one comment resent under another id has another key")
+	}
+	if c1 == key(bbHeader("pullrequest:comment_created", ""), comment(2)) {
+		t.Errorf("two comments on one pull request share key %q", c1)
 	}
 	pr, err := os.ReadFile(filepath.Join(payloadDir, prFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id(bbHeader("pullrequest:created", ""), pr) == id(bbHeader("pullrequest:fulfilled", ""), pr) {
-		t.Errorf("different event keys share a derived id")
+	if key(bbHeader("pullrequest:created", "p-1"), pr) != key(bbHeader("pullrequest:created", "p-2"), pr) {
+		t.Errorf("one pull request event resent under another id has another key")
+	}
+	if key(bbHeader("pullrequest:created", ""), pr) == key(bbHeader("pullrequest:fulfilled", ""), pr) {
+		t.Errorf("different event keys share a key")
 	}
 }
 
@@ -330,8 +390,8 @@ func TestParseErrors(t *testing.T) {
 
 // FuzzParse feeds arbitrary bodies and event keys to the parser. The seed corpus is every real
 // payload, so plain go test runs them all. Properties: no panic; errors wrap a parser sentinel; a
-// parsed event is Bitbucket's, of a known kind, with a delivery id, and about the repository
-// Identify reported (the one whose secrets verified it).
+// parse returns at least one event, each Bitbucket's, of a known kind, with a delivery id and a
+// dedup key, and about the repository Identify reported (the one whose secrets verified it).
 func FuzzParse(f *testing.F) {
 	for _, p := range loadPayloads(f) {
 		f.Add(eventKeyOf(p.name), "fuzz-delivery", p.body)
@@ -342,7 +402,7 @@ func FuzzParse(f *testing.F) {
 		p := bitbucket.New()
 		_, repo, idErr := p.Identify(h, body)
 		_ = p.Verify(h, body, [][]byte{testSecret})
-		ev, err := p.Parse(h, body)
+		evs, err := p.Parse(h, body)
 		if err != nil {
 			if !errors.Is(err, event.ErrMalformed) && !errors.Is(err, event.ErrIgnored) && !errors.Is(err, event.ErrContentType) {
 				t.Fatalf("Parse error %v wraps none of the parser sentinels", err)
@@ -352,14 +412,19 @@ func FuzzParse(f *testing.F) {
 		if idErr != nil {
 			t.Fatalf("Parse succeeded where Identify failed: %v", idErr)
 		}
-		if ev.Provider != event.Bitbucket || !ev.Kind.Valid() || ev.DeliveryID == "" {
-			t.Fatalf("Parse returned provider %q kind %q delivery %q", ev.Provider, ev.Kind, ev.DeliveryID)
+		if len(evs) == 0 {
+			t.Fatal("Parse returned no event and no error")
 		}
-		if requestID != "" && h.Get(bitbucket.HeaderRequest) != "" && ev.DeliveryID != h.Get(bitbucket.HeaderRequest) {
-			t.Fatalf("delivery id %q, want X-Request-UUID %q", ev.DeliveryID, h.Get(bitbucket.HeaderRequest))
-		}
-		if ev.Repo() != repo {
-			t.Fatalf("Parse repo %+v differs from Identify repo %+v", ev.Repo(), repo)
+		for _, ev := range evs {
+			if ev.Provider != event.Bitbucket || !ev.Kind.Valid() || ev.DeliveryID == "" || ev.DedupKey == "" {
+				t.Fatalf("Parse returned provider %q kind %q delivery %q key %q", ev.Provider, ev.Kind, ev.DeliveryID, ev.DedupKey)
+			}
+			if requestID != "" && h.Get(bitbucket.HeaderRequest) != "" && ev.DeliveryID != h.Get(bitbucket.HeaderRequest) {
+				t.Fatalf("delivery id %q, want X-Request-UUID %q", ev.DeliveryID, h.Get(bitbucket.HeaderRequest))
+			}
+			if ev.Repo() != repo {
+				t.Fatalf("Parse repo %+v differs from Identify repo %+v", ev.Repo(), repo)
+			}
 		}
 	})
 }

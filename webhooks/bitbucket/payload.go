@@ -128,19 +128,23 @@ func withRepo(ev *event.Event, key string, r *repository) error {
 	return nil
 }
 
-func parsePush(payload []byte) (event.Event, error) {
+// parsePush returns one event per branch or tag the push changes. Deleted tags are skipped, and
+// so are ref types other than branch and tag (Mercurial's named_branch and bookmark).
+func parsePush(payload []byte) ([]event.Event, error) {
 	var p pushPayload
 	if err := decode(payload, eventPush, &p); err != nil {
-		return event.Event{}, err
+		return nil, err
 	}
 	if p.Push == nil {
-		return event.Event{}, fmt.Errorf("%w: repo:push payload has no push", event.ErrMalformed)
+		return nil, fmt.Errorf("%w: repo:push payload has no push", event.ErrMalformed)
 	}
-	ev := event.Event{Author: p.Actor.id()}
-	if err := withRepo(&ev, eventPush, p.Repository); err != nil {
-		return event.Event{}, err
+	base := event.Event{Author: p.Actor.id()}
+	if err := withRepo(&base, eventPush, p.Repository); err != nil {
+		return nil, err
 	}
-	for _, c := range p.Push.Changes {
+	var evs []event.Event
+	tagsDeleted := 0
+	for i, c := range p.Push.Changes {
 		ref := c.New
 		if ref == nil {
 			ref = c.Old
@@ -149,30 +153,44 @@ func parsePush(payload []byte) (event.Event, error) {
 			continue
 		}
 		if ref.Name == "" {
-			return event.Event{}, fmt.Errorf("%w: repo:push change has no ref name", event.ErrMalformed)
+			return nil, fmt.Errorf("%w: repo:push change %d has no ref name", event.ErrMalformed, i)
 		}
-		if c.Old != nil {
-			ev.Before = c.Old.Target.Hash
-		}
-		if c.New != nil {
-			ev.After = c.New.Target.Hash
-		}
-		switch {
-		case ref.Type == "tag" && c.New == nil:
+		if ref.Type == "tag" && c.New == nil {
 			// Nothing can be built from a deleted tag; releases already made from it stay.
-			return event.Event{}, event.Ignore("tag deleted")
-		case ref.Type == "tag":
-			ev.Kind, ev.Ref = event.Tag, event.TagPrefix+ref.Name
-		case c.New == nil:
-			ev.Kind, ev.Ref, ev.After = event.BranchDelete, event.BranchPrefix+ref.Name, event.ZeroSHA
-		case c.Old == nil:
-			ev.Kind, ev.Ref = event.BranchCreate, event.BranchPrefix+ref.Name
-		default:
-			ev.Kind, ev.Ref = event.Push, event.BranchPrefix+ref.Name
+			tagsDeleted++
+			continue
 		}
-		return ev, nil
+		evs = append(evs, pushChange(base, c.Old, c.New, ref))
 	}
-	return event.Event{}, event.Ignore("push changes no branch or tag")
+	switch {
+	case len(evs) > 0:
+		return evs, nil
+	case tagsDeleted > 0:
+		return nil, event.Ignore("tag deleted")
+	}
+	return nil, event.Ignore("push changes no branch or tag")
+}
+
+// pushChange is the event of one ref change: ref is New, or Old for a deleted branch.
+func pushChange(base event.Event, old, new, ref *refState) event.Event {
+	ev := base
+	if old != nil {
+		ev.Before = old.Target.Hash
+	}
+	if new != nil {
+		ev.After = new.Target.Hash
+	}
+	switch {
+	case ref.Type == "tag":
+		ev.Kind, ev.Ref = event.Tag, event.TagPrefix+ref.Name
+	case new == nil:
+		ev.Kind, ev.Ref, ev.After = event.BranchDelete, event.BranchPrefix+ref.Name, event.ZeroSHA
+	case old == nil:
+		ev.Kind, ev.Ref = event.BranchCreate, event.BranchPrefix+ref.Name
+	default:
+		ev.Kind, ev.Ref = event.Push, event.BranchPrefix+ref.Name
+	}
+	return ev
 }
 
 // prKinds maps the pull request event keys to the kind of event they are.

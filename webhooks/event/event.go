@@ -5,6 +5,7 @@ package event
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -104,8 +105,15 @@ type Event struct {
 	Provider Provider `json:"provider"`
 	// Kind is what happened.
 	Kind Kind `json:"kind"`
-	// DeliveryID is the provider's id for this delivery; a redelivery carries the same id.
+	// DeliveryID is the provider's id for this delivery, kept for reference. GitHub and GitLab
+	// send the same id again when a delivery is redelivered; Gitea, Forgejo and Bitbucket do not
+	// (see DedupKey).
 	DeliveryID string `json:"deliveryID"`
+	// DedupKey, when set, names the change the event reports instead of the delivery that
+	// carried it, for providers whose redeliveries carry a new delivery id: two events with the
+	// same DedupKey are one, whatever their DeliveryID. ChangeKey computes it. Empty means
+	// DeliveryID identifies the event (see Key).
+	DedupKey string `json:"dedupKey,omitempty"`
 	// RepoURL is the repository's http(s) clone URL (https for hosted providers; http for a
 	// self-hosted or loopback Git server).
 	RepoURL string `json:"repoURL,omitempty"`
@@ -190,6 +198,63 @@ func (e Event) Revision() string {
 		return ""
 	}
 	return e.After
+}
+
+// Key returns what makes two deliveries the same event: DedupKey when the provider set one, else
+// DeliveryID. The durable inbox records one event per provider and Key.
+func (e Event) Key() string {
+	if e.DedupKey != "" {
+		return e.DedupKey
+	}
+	return e.DeliveryID
+}
+
+// ChangeKey returns the DedupKey of e for a provider without a stable delivery id: a digest of
+// what identifies the change e reports, so that a redelivery of it (the same body resent under
+// a new id) gets the same key and a different change a different one.
+//
+//   - pr-comment: the repository, pull request number and commentID (the provider's id of the
+//     comment; each comment is its own event).
+//   - other pr-* events: the kind, repository, pull request number and head commit.
+//   - ref events (push, tag, branch-create, branch-delete): the kind, repository, ref, before
+//     and after commits, a zero SHA counting as none. Before tells a provider's "test" delivery
+//     (before == after) from the push it repeats, and a branch moved back to an earlier commit
+//     from the move that first put it there; a redelivery repeats it byte for byte.
+//
+// The cost: two changes that agree on all of these are one event, for example a pull request
+// closed, reopened and closed again at the same head, whose second close is taken for a
+// redelivery of the first.
+func (e Event) ChangeKey(commentID string) string {
+	parts := []string{string(e.Kind), e.RepoFullName}
+	switch {
+	case e.Kind == PRComment:
+		parts = append(parts, e.number(), commentID)
+	case e.Kind.IsPullRequest():
+		parts = append(parts, e.number(), e.Revision())
+	default:
+		parts = append(parts, e.Ref, nonZero(e.Before), nonZero(e.After))
+	}
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return "change-" + hex.EncodeToString(h.Sum(nil))[:40]
+}
+
+func (e Event) number() string {
+	if e.PullRequest == nil {
+		return ""
+	}
+	return strconv.FormatInt(e.PullRequest.Number, 10)
+}
+
+// nonZero returns sha, or "" for a zero SHA.
+func nonZero(sha string) string {
+	if IsZeroSHA(sha) {
+		return ""
+	}
+	return strings.ToLower(sha)
 }
 
 // Repo returns the event's repository identity.

@@ -70,6 +70,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"no delivery id", event.Push, func(e *event.Event) { e.DeliveryID = "" }, "deliveryID"},
 		{"long delivery id", event.Push, func(e *event.Event) { e.DeliveryID = strings.Repeat("a", 257) }, "deliveryID"},
 		{"delivery id with newline", event.Push, func(e *event.Event) { e.DeliveryID = "a\nb" }, "deliveryID"},
+		{"long dedup key", event.Push, func(e *event.Event) { e.DedupKey = strings.Repeat("a", 257) }, "dedupKey"},
+		{"dedup key with space", event.Push, func(e *event.Event) { e.DedupKey = "a b" }, "dedupKey"},
 		{"no received time", event.Push, func(e *event.Event) { e.ReceivedAt = time.Time{} }, "receivedAt"},
 		{"no body digest", event.Push, func(e *event.Event) { e.BodySHA256 = "" }, "bodySHA256"},
 		{"upper-case body digest", event.Push, func(e *event.Event) { e.BodySHA256 = strings.ToUpper(e.BodySHA256) }, "bodySHA256"},
@@ -177,5 +179,74 @@ func TestHelpers(t *testing.T) {
 	var ig error = event.Ignore("why")
 	if !errors.Is(ig, event.ErrIgnored) || ig.Error() != "ignored: why" {
 		t.Errorf("Ignore = %v, not an ErrIgnored", ig)
+	}
+}
+
+func TestKey(t *testing.T) {
+	ev := valid(event.Push)
+	if ev.Key() != ev.DeliveryID {
+		t.Errorf("Key = %q without a DedupKey, want the delivery id %q", ev.Key(), ev.DeliveryID)
+	}
+	ev.DedupKey = ev.ChangeKey("")
+	if ev.Key() != ev.DedupKey || ev.Key() == ev.DeliveryID {
+		t.Errorf("Key = %q with DedupKey %q, want the DedupKey", ev.Key(), ev.DedupKey)
+	}
+}
+
+// TestChangeKey proves that ChangeKey tells apart exactly the changes it documents: whatever
+// else two events differ in (their delivery id, author, receive time, body), the same change has
+// the same key.
+func TestChangeKey(t *testing.T) {
+	base := map[event.Kind]string{}
+	for _, k := range []event.Kind{event.Push, event.Tag, event.BranchCreate, event.BranchDelete, event.PROpened, event.PRUpdated, event.PRComment} {
+		base[k] = valid(k).ChangeKey("1")
+	}
+	tests := []struct {
+		name string
+		kind event.Kind
+		edit func(*event.Event)
+		// comment is the comment id passed to ChangeKey.
+		comment string
+		same    bool
+	}{
+		{name: "another delivery of the push", kind: event.Push, same: true, edit: func(e *event.Event) {
+			e.DeliveryID, e.Author, e.BodySHA256 = "other", "someone", event.BodyDigest([]byte("x"))
+			e.ReceivedAt = e.ReceivedAt.Add(time.Hour)
+		}},
+		{name: "upper-case commits", kind: event.Push, same: true, edit: func(e *event.Event) { e.After = strings.ToUpper(e.After) }},
+		{name: "push of another commit", kind: event.Push, edit: func(e *event.Event) { e.After = sha1 }},
+		{name: "push from another commit", kind: event.Push, edit: func(e *event.Event) { e.Before = sha2 }},
+		{name: "test delivery, before == after", kind: event.Push, edit: func(e *event.Event) { e.Before = e.After }},
+		{name: "push to another branch", kind: event.Push, edit: func(e *event.Event) { e.Ref = "refs/heads/dev" }},
+		{name: "push to another repository", kind: event.Push, edit: func(e *event.Event) { e.RepoFullName = "octo/other" }},
+		{name: "tag of the same commit", kind: event.Push, edit: func(e *event.Event) { e.Kind, e.Ref = event.Tag, "refs/tags/v1.0.0" }},
+		{name: "branch created, zero before", kind: event.BranchCreate, same: true, edit: func(e *event.Event) { e.Before = "" }},
+		{name: "branch created, short zero before", kind: event.BranchCreate, same: true, edit: func(e *event.Event) { e.Before = "0000000" }},
+		{name: "branch deleted, empty after", kind: event.BranchDelete, same: true, edit: func(e *event.Event) { e.After = "" }},
+		{name: "pull request event resent", kind: event.PROpened, same: true, edit: func(e *event.Event) { e.DeliveryID = "other" }},
+		{name: "pull request of another head", kind: event.PROpened, edit: func(e *event.Event) { e.PullRequest.HeadSHA = sha1 }},
+		{name: "another pull request", kind: event.PROpened, edit: func(e *event.Event) { e.PullRequest.Number = 8 }},
+		{name: "another pull request action", kind: event.PROpened, edit: func(e *event.Event) { e.Kind = event.PRReopened }},
+		{name: "pull request updated from another base", kind: event.PRUpdated, same: true, edit: func(e *event.Event) { e.PullRequest.BaseSHA = sha2 }},
+		{name: "comment resent", kind: event.PRComment, comment: "1", same: true, edit: func(e *event.Event) { e.DeliveryID = "other" }},
+		{name: "another comment", kind: event.PRComment, comment: "2", edit: func(e *event.Event) {}},
+		{name: "comment edited", kind: event.PRComment, comment: "1", same: true, edit: func(e *event.Event) { e.Comment = "/retest" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := valid(tt.kind)
+			tt.edit(&ev)
+			comment := tt.comment
+			if comment == "" {
+				comment = "1"
+			}
+			got := ev.ChangeKey(comment)
+			if !strings.HasPrefix(got, "change-") || len(got) != len("change-")+40 {
+				t.Errorf("ChangeKey = %q, want change- and 40 hex digits", got)
+			}
+			if (got == base[tt.kind]) != tt.same {
+				t.Errorf("ChangeKey = %q, base %q: same = %v, want %v", got, base[tt.kind], got == base[tt.kind], tt.same)
+			}
+		})
 	}
 }

@@ -44,6 +44,10 @@ func (e Event) validateCommon() error {
 		return invalid("deliveryID is longer than %d bytes", MaxDeliveryIDLen)
 	case !printable(e.DeliveryID):
 		return invalid("deliveryID has characters outside printable ASCII")
+	case len(e.DedupKey) > MaxDeliveryIDLen:
+		return invalid("dedupKey is longer than %d bytes", MaxDeliveryIDLen)
+	case e.DedupKey != "" && !printable(e.DedupKey):
+		return invalid("dedupKey has characters outside printable ASCII")
 	case e.ReceivedAt.IsZero():
 		return invalid("receivedAt is required")
 	case e.BodySHA256 == "":

@@ -1,5 +1,11 @@
 // Package gitea verifies and normalizes Gitea and Forgejo webhook deliveries, which share one
 // body format and differ only in their headers.
+//
+// Gitea and Forgejo have no stable delivery id: every redelivery, automatic or from the hook's
+// "Replay" button, carries a new X-Gitea-Delivery. Events are therefore deduplicated by the
+// change they report (event.Event.DedupKey): pushes by (repository, ref, before, after, kind),
+// pull request events by (repository, number, head commit, action), comments by their id. The
+// delivery id is recorded beside, for reference.
 package gitea
 
 import (
@@ -7,6 +13,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"slipway.dev/slipway/webhooks/event"
@@ -124,16 +131,27 @@ func Sign(secret, body []byte) string { return hmacsig.Sign("", secret, body) }
 // Parse normalizes a verified delivery. It returns an error wrapping event.ErrMalformed when the
 // body cannot be read, and an *event.IgnoredError for deliveries Slipway does not act on (a comment
 // on a plain issue, a deleted tag, a pull request label change, ...). It leaves ReceivedAt and
-// BodySHA256 for the receiver.
-func (p *Parser) Parse(header http.Header, body []byte) (event.Event, error) {
+// BodySHA256 for the receiver. A delivery reports one event.
+//
+// DeliveryID is the X-Gitea-Delivery (X-Forgejo-Delivery) header, kept for reference only: a
+// redelivery from the hook's "Replay" button, like every retry, is a new hook task with a new
+// delivery id. The event's DedupKey is therefore derived from the change it reports (see
+// event.Event.ChangeKey): a push by its repository, ref, before and after commits; a pull request
+// event by its number, head commit and action; a comment by its id. A replayed delivery is then
+// a duplicate, and a "Test Delivery" (a push whose before and after are both the branch's head)
+// is its own event, which the trigger recognizes.
+func (p *Parser) Parse(header http.Header, body []byte) ([]event.Event, error) {
 	typ, err := p.eventType(header)
 	if err != nil {
-		return event.Event{}, err
+		return nil, err
 	}
 	if err := checkContentType(header); err != nil {
-		return event.Event{}, err
+		return nil, err
 	}
-	var ev event.Event
+	var (
+		ev        event.Event
+		commentID int64
+	)
 	switch typ {
 	case eventPush:
 		ev, err = parsePush(body)
@@ -144,18 +162,19 @@ func (p *Parser) Parse(header http.Header, body []byte) (event.Event, error) {
 	case eventPullRequest:
 		ev, err = parsePullRequest(body)
 	case eventIssueComment:
-		ev, err = parseComment(body)
+		ev, commentID, err = parseComment(body)
 	}
 	if err != nil {
-		return event.Event{}, err
+		return nil, err
 	}
 	ev.Provider = p.provider
 	name, id := first(header, p.deliveryHeaders)
 	if id == "" {
-		return event.Event{}, fmt.Errorf("%w: no %s header", event.ErrMalformed, name)
+		return nil, fmt.Errorf("%w: no %s header", event.ErrMalformed, name)
 	}
 	ev.DeliveryID = id
-	return ev, nil
+	ev.DedupKey = ev.ChangeKey(strconv.FormatInt(commentID, 10))
+	return []event.Event{ev}, nil
 }
 
 // eventType returns the event Slipway acts on, folding the finer event types into the coarse

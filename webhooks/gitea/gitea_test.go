@@ -97,7 +97,7 @@ func TestForgejoFallsBackToGiteaHeaders(t *testing.T) {
 			if err := p.Verify(tt.header, body, [][]byte{testSecret}); err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			ev, err := p.Parse(tt.header, body)
+			ev, err := parseOne(t, p, tt.header, body)
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}

@@ -2,6 +2,7 @@ package gitea_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,7 +27,20 @@ func parse(t *testing.T, eventType, name string, edit func(map[string]any)) (eve
 	t.Helper()
 	doc := readPayload(t, name)
 	edit(doc)
-	return gitea.New().Parse(giteaHeader(eventType, "d"), encode(t, doc))
+	return parseOne(t, gitea.New(), giteaHeader(eventType, "d"), encode(t, doc))
+}
+
+// parseOne runs Parse and returns its one event: Gitea deliveries report one each.
+func parseOne(t testing.TB, p *gitea.Parser, h http.Header, body []byte) (event.Event, error) {
+	t.Helper()
+	evs, err := p.Parse(h, body)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if len(evs) != 1 {
+		t.Fatalf("Parse returned %d events, want 1", len(evs))
+	}
+	return evs[0], nil
 }
 
 func TestPullRequestActions(t *testing.T) {
@@ -292,8 +306,8 @@ func TestParseErrors(t *testing.T) {
 
 // FuzzParse feeds arbitrary bodies and event types to both parsers. The seed corpus is every real
 // payload, so plain go test runs them all. Properties: no panic; errors wrap a parser sentinel; a
-// parsed event is the parser's provider's, of a known kind, and about the repository Identify
-// reported (the one whose secrets verified it).
+// parse returns one event, the parser's provider's, of a known kind, with the delivery id and a
+// dedup key, and about the repository Identify reported (the one whose secrets verified it).
 func FuzzParse(f *testing.F) {
 	for _, p := range loadPayloads(f) {
 		f.Add(eventTypeOf(p.name), false, p.body)
@@ -306,7 +320,7 @@ func FuzzParse(f *testing.F) {
 		}
 		_, repo, idErr := p.Identify(h, body)
 		_ = p.Verify(h, body, [][]byte{testSecret})
-		ev, err := p.Parse(h, body)
+		ev, err := parseOne(t, p, h, body)
 		if err != nil {
 			if !errors.Is(err, event.ErrMalformed) && !errors.Is(err, event.ErrIgnored) && !errors.Is(err, event.ErrContentType) {
 				t.Fatalf("Parse error %v wraps none of the parser sentinels", err)
@@ -316,11 +330,114 @@ func FuzzParse(f *testing.F) {
 		if idErr != nil {
 			t.Fatalf("Parse succeeded where Identify failed: %v", idErr)
 		}
-		if ev.Provider != provider || !ev.Kind.Valid() || ev.DeliveryID != "fuzz-delivery" {
-			t.Fatalf("Parse returned provider %q kind %q delivery %q", ev.Provider, ev.Kind, ev.DeliveryID)
+		if ev.Provider != provider || !ev.Kind.Valid() || ev.DeliveryID != "fuzz-delivery" || ev.DedupKey == "" {
+			t.Fatalf("Parse returned provider %q kind %q delivery %q key %q", ev.Provider, ev.Kind, ev.DeliveryID, ev.DedupKey)
 		}
 		if ev.Repo() != repo {
 			t.Fatalf("Parse repo %+v differs from Identify repo %+v", ev.Repo(), repo)
 		}
 	})
+}
+
+// TestDedupKey covers what Gitea and Forgejo deliveries are deduplicated by. A replay (the hook's
+// "Replay" button, or a retry) resends the body under a new X-Gitea-Delivery, and must get the
+// same key; every different change must get a different one.
+func TestDedupKey(t *testing.T) {
+	key := func(t *testing.T, p *gitea.Parser, eventType, delivery, name string, edit func(map[string]any)) event.Event {
+		t.Helper()
+		doc := readPayload(t, name)
+		edit(doc)
+		h := giteaHeader(eventType, delivery)
+		if p.Provider() == event.Forgejo {
+			h = forgejoHeader(eventType, delivery)
+		}
+		ev, err := parseOne(t, p, h, encode(t, doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.DeliveryID != delivery {
+			t.Errorf("delivery id %q, want the header's %q, kept for reference", ev.DeliveryID, delivery)
+		}
+		if !strings.HasPrefix(ev.DedupKey, "change-") || ev.Key() != ev.DedupKey {
+			t.Errorf("key %q, dedup key %q; want a change key", ev.Key(), ev.DedupKey)
+		}
+		return ev
+	}
+	same := func(map[string]any) {}
+	for _, p := range []*gitea.Parser{gitea.New(), gitea.NewForgejo()} {
+		t.Run(string(p.Provider()), func(t *testing.T) {
+			tests := []struct {
+				name       string
+				eventType  string
+				file       string
+				edit       func(map[string]any)
+				sameAsBase bool
+			}{
+				{name: "push replayed", eventType: "push", file: pushFile, edit: same, sameAsBase: true},
+				{name: "push with other commits listed", eventType: "push", file: pushFile,
+					edit: func(d map[string]any) { d["commits"] = []any{} }, sameAsBase: true},
+				{name: "test delivery of the branch's head", eventType: "push", file: pushFile,
+					edit: func(d map[string]any) { d["before"] = d["after"] }},
+				{name: "push of another commit", eventType: "push", file: pushFile,
+					edit: func(d map[string]any) { d["after"] = sha }},
+				{name: "push to another branch", eventType: "push", file: pushFile,
+					edit: func(d map[string]any) { d["ref"] = "refs/heads/other" }},
+				{name: "push to another repository", eventType: "push", file: pushFile,
+					edit: func(d map[string]any) { d["repository"].(map[string]any)["full_name"] = "gogits/other" }},
+			}
+			base := key(t, p, "push", "delivery-1", pushFile, same)
+			for i, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					ev := key(t, p, tt.eventType, fmt.Sprintf("delivery-%d", i+2), tt.file, tt.edit)
+					if (ev.Key() == base.Key()) != tt.sameAsBase {
+						t.Errorf("key %q vs the first push's %q: same = %v, want %v", ev.Key(), base.Key(), !tt.sameAsBase, tt.sameAsBase)
+					}
+				})
+			}
+
+			t.Run("pull request", func(t *testing.T) {
+				opened := key(t, p, "pull_request", "pr-1", prFile, same)
+				if again := key(t, p, "pull_request", "pr-2", prFile, same); again.Key() != opened.Key() {
+					t.Errorf("replayed pull request event has key %q, want %q", again.Key(), opened.Key())
+				}
+				for name, edit := range map[string]func(map[string]any){
+					"other action":   func(d map[string]any) { d["action"] = "reopened" },
+					"other head":     func(d map[string]any) { d["pull_request"].(map[string]any)["head"].(map[string]any)["sha"] = sha },
+					"other pr":       func(d map[string]any) { d["pull_request"].(map[string]any)["number"] = 99 },
+					"synchronized":   func(d map[string]any) { d["action"] = "synchronized" },
+					"closed, merged": func(d map[string]any) { d["action"] = "closed"; d["pull_request"].(map[string]any)["merged"] = true },
+				} {
+					if ev := key(t, p, "pull_request", "pr-3", prFile, edit); ev.Key() == opened.Key() {
+						t.Errorf("%s: key %q is the opened event's", name, ev.Key())
+					}
+				}
+			})
+
+			t.Run("comment", func(t *testing.T) {
+				withID := func(id int) func(map[string]any) {
+					return func(d map[string]any) { d["comment"].(map[string]any)["id"] = id }
+				}
+				first := key(t, p, "issue_comment", "c-1", commentFile, withID(1))
+				if again := key(t, p, "issue_comment", "c-2", commentFile, withID(1)); again.Key() != first.Key() {
+					t.Errorf("replayed comment has key %q, want %q", again.Key(), first.Key())
+				}
+				if other := key(t, p, "issue_comment", "c-3", commentFile, withID(2)); other.Key() == first.Key() {
+					t.Errorf("two comments with the same text share key %q", first.Key())
+				}
+			})
+
+			// A branch created by a push is reported twice, by a create and a push event; both
+			// are the same change.
+			t.Run("create and push of one branch", func(t *testing.T) {
+				created := key(t, p, "create", "r-1", createFile, func(d map[string]any) { d["ref_type"] = "branch"; d["ref"] = "feature" })
+				pushed := key(t, p, "push", "r-2", pushFile, func(d map[string]any) {
+					d["ref"], d["before"], d["after"] = "refs/heads/feature", event.ZeroSHA, sha
+					d["repository"] = readPayload(t, createFile)["repository"]
+				})
+				if created.Kind != pushed.Kind || created.Key() != pushed.Key() {
+					t.Errorf("create %s %q and push %s %q of one branch differ", created.Kind, created.Key(), pushed.Kind, pushed.Key())
+				}
+			})
+		})
+	}
 }

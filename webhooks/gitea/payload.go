@@ -81,6 +81,7 @@ type commentPayload struct {
 		PullRequest json.RawMessage `json:"pull_request"`
 	} `json:"issue"`
 	Comment *struct {
+		ID   int64  `json:"id"`
 		Body string `json:"body"`
 		User *user  `json:"user"`
 	} `json:"comment"`
@@ -310,20 +311,21 @@ func isFork(head, base prBranch, repo *repository) bool {
 	return !strings.EqualFold(head.Repo.FullName, baseRepo.FullName)
 }
 
-func parseComment(payload []byte) (event.Event, error) {
+// parseComment reads a comment on a pull request, and returns the comment's id beside it.
+func parseComment(payload []byte) (event.Event, int64, error) {
 	var p commentPayload
 	if err := decode(payload, eventIssueComment, &p); err != nil {
-		return event.Event{}, err
+		return event.Event{}, 0, err
 	}
 	if p.Issue == nil || p.Comment == nil {
-		return event.Event{}, fmt.Errorf("%w: issue_comment payload has no issue or comment", event.ErrMalformed)
+		return event.Event{}, 0, fmt.Errorf("%w: issue_comment payload has no issue or comment", event.ErrMalformed)
 	}
 	if !p.IsPull && isNull(p.Issue.PullRequest) {
-		return event.Event{}, event.Ignore("comment on an issue, not a pull request")
+		return event.Event{}, 0, event.Ignore("comment on an issue, not a pull request")
 	}
 	if p.Action != "created" {
 		// Commands run once, when written; editing or deleting a comment does not re-run them.
-		return event.Event{}, event.Ignore(fmt.Sprintf("issue_comment action %q is not used", truncate(p.Action, 64)))
+		return event.Event{}, 0, event.Ignore(fmt.Sprintf("issue_comment action %q is not used", truncate(p.Action, 64)))
 	}
 	author := p.Comment.User.login()
 	if author == "" {
@@ -337,9 +339,9 @@ func parseComment(payload []byte) (event.Event, error) {
 		Author:      author,
 	}
 	if err := withRepo(&ev, eventIssueComment, p.Repository); err != nil {
-		return event.Event{}, err
+		return event.Event{}, 0, err
 	}
-	return ev, nil
+	return ev, p.Comment.ID, nil
 }
 
 // isNull reports whether an optional JSON member was absent or null.

@@ -86,7 +86,18 @@ func Sign(secret, body []byte) string { return hmacsig.Sign(signaturePrefix, sec
 // body cannot be read, and an *event.IgnoredError for deliveries Slipway does not act on (a comment
 // on a plain issue, a deleted tag, a pull request label change, ...). It leaves ReceivedAt and
 // BodySHA256 for the receiver.
-func (p *Parser) Parse(header http.Header, body []byte) (event.Event, error) {
+//
+// A delivery reports one event. GitHub keeps X-GitHub-Delivery when a delivery is redelivered,
+// so the delivery id identifies the event and no DedupKey is set.
+func (p *Parser) Parse(header http.Header, body []byte) ([]event.Event, error) {
+	ev, err := p.parse(header, body)
+	if err != nil {
+		return nil, err
+	}
+	return []event.Event{ev}, nil
+}
+
+func (p *Parser) parse(header http.Header, body []byte) (event.Event, error) {
 	typ, err := eventType(header)
 	if err != nil {
 		return event.Event{}, err

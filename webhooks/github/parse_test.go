@@ -10,6 +10,7 @@ import (
 
 	"slipway.dev/slipway/webhooks/event"
 	"slipway.dev/slipway/webhooks/github"
+	"slipway.dev/slipway/webhooks/internal/payloadtest"
 )
 
 // readPayload returns one payload file decoded as a generic document, for tests that change it.
@@ -76,7 +77,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := github.New().Parse(tt.header, tt.body)
+			_, err := payloadtest.ParseOne(t, github.New(), tt.header, tt.body)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Parse = %v, want %v", err, tt.want)
 			}
@@ -115,7 +116,7 @@ func TestFork(t *testing.T) {
 			doc := readPayload(t, "pull_request.opened.json")
 			p := doc["pull_request"].(map[string]any)
 			tt.edit(p["head"].(map[string]any), p["base"].(map[string]any))
-			ev, err := github.New().Parse(jsonHeader("pull_request", "d"), encode(t, doc))
+			ev, err := payloadtest.ParseOne(t, github.New(), jsonHeader("pull_request", "d"), encode(t, doc))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +131,7 @@ func TestBranchDeleteAndLongComment(t *testing.T) {
 	doc := readPayload(t, "thirdparty/push.branch-update.drone-go-scm.json")
 	doc["after"] = event.ZeroSHA
 	doc["deleted"] = true
-	ev, err := github.New().Parse(jsonHeader("push", "d"), encode(t, doc))
+	ev, err := payloadtest.ParseOne(t, github.New(), jsonHeader("push", "d"), encode(t, doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestBranchDeleteAndLongComment(t *testing.T) {
 		long[i] = 'é'
 	}
 	doc["comment"].(map[string]any)["body"] = string(long)
-	ev, err = github.New().Parse(jsonHeader("issue_comment", "d"), encode(t, doc))
+	ev, err = payloadtest.ParseOne(t, github.New(), jsonHeader("issue_comment", "d"), encode(t, doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func FuzzParse(f *testing.F) {
 		p := github.New()
 		_, repo, idErr := p.Identify(h, body)
 		_ = p.Verify(h, body, [][]byte{testSecret})
-		ev, err := p.Parse(h, body)
+		ev, err := payloadtest.ParseOne(t, p, h, body)
 		if err != nil {
 			if !errors.Is(err, event.ErrMalformed) && !errors.Is(err, event.ErrIgnored) && !errors.Is(err, event.ErrContentType) {
 				t.Fatalf("Parse error %v wraps none of the parser sentinels", err)

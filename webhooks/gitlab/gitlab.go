@@ -110,8 +110,17 @@ func (p *Parser) Verify(header http.Header, body []byte, secrets [][]byte) error
 // The delivery id is Idempotency-Key, which GitLab keeps across retries and resends of one
 // delivery, else X-Gitlab-Event-UUID (older GitLab), else one derived from the event itself (see
 // derivedDeliveryID) so that redeliveries still deduplicate. X-Gitlab-Webhook-UUID is never used:
-// GitLab draws it afresh for every request, so a redelivery would look new.
-func (p *Parser) Parse(header http.Header, body []byte) (event.Event, error) {
+// GitLab draws it afresh for every request, so a redelivery would look new. A delivery reports
+// one event, and the delivery id identifies it: no DedupKey is set.
+func (p *Parser) Parse(header http.Header, body []byte) ([]event.Event, error) {
+	ev, err := p.parse(header, body)
+	if err != nil {
+		return nil, err
+	}
+	return []event.Event{ev}, nil
+}
+
+func (p *Parser) parse(header http.Header, body []byte) (event.Event, error) {
 	typ, err := eventType(header)
 	if err != nil {
 		return event.Event{}, err

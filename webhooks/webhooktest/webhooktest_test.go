@@ -19,7 +19,7 @@ import (
 type parser interface {
 	Identify(header http.Header, body []byte) (string, event.Repo, error)
 	Verify(header http.Header, body []byte, secrets [][]byte) error
-	Parse(header http.Header, body []byte) (event.Event, error)
+	Parse(header http.Header, body []byte) ([]event.Event, error)
 }
 
 // The requests built here pass each provider's own parser exactly as a real delivery does.
@@ -55,9 +55,9 @@ func TestDeliveriesPassTheProvidersParsers(t *testing.T) {
 			if err := tc.parser.Verify(h, body, [][]byte{secret}); err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			ev, err := tc.parser.Parse(h, body)
-			if err != nil || ev.Kind != tc.want {
-				t.Fatalf("Parse = %s, %v; want %s", ev.Kind, err, tc.want)
+			evs, err := tc.parser.Parse(h, body)
+			if err != nil || len(evs) != 1 || evs[0].Kind != tc.want || evs[0].DeliveryID != "replay-1" {
+				t.Fatalf("Parse = %+v, %v; want one %s with delivery id replay-1", evs, err, tc.want)
 			}
 
 			d.Signature = webhooktest.BadSignature

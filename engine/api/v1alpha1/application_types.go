@@ -54,6 +54,17 @@ type SourceSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!self.contains('..') && !self.startsWith('/') && !self.endsWith('/') && !self.startsWith('refs/')",message="must be a branch name such as main, not a ref or a path"
 	// +optional
 	Branch string `json:"branch,omitempty"`
+	// Tags are glob patterns (Go's path.Match syntax: v*, v[0-9]*, release/*) of the tags whose
+	// pushes deploy. A push of a matching tag builds the tagged commit (an annotated tag is
+	// peeled to its commit) into a Release that goes where a push to Branch goes: the first
+	// environment unless it requires approval, and every environment with autoDeploy; the others
+	// still need a Promotion. Without Tags, tag pushes deploy nothing.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.all(p, !p.startsWith('refs/') && !p.startsWith('/'))",message="each entry must be a tag name pattern such as v*, not a ref or a path"
+	// +optional
+	Tags []string `json:"tags,omitempty"`
 	// Path is the application's directory inside the repository, for monorepos.
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.split('/').exists(p, p == '..')",message="must be a relative path inside the repository"

@@ -66,6 +66,10 @@ const (
 	ReasonClosed = "Closed"
 	// ReasonPreviewsDisabled means the Application has no pull-request previews.
 	ReasonPreviewsDisabled = "PreviewsDisabled"
+	// ReasonAlreadyBuilt means a delivery reported a ref that did not move (before == after, as a
+	// provider's "Test" button sends) whose commit is already built, or being built, from that
+	// ref, so nothing ran again.
+	ReasonAlreadyBuilt = "AlreadyBuilt"
 )
 
 // Labels and annotations Slipway puts on the objects it creates.

@@ -12,7 +12,10 @@ type DeliverySpec struct {
 	// Provider sent the delivery.
 	// +kubebuilder:validation:Enum=github;gitlab;gitea;forgejo;bitbucket
 	Provider string `json:"provider"`
-	// DeliveryID is the provider's delivery id, or a digest of the event when it has none.
+	// DeliveryID is the provider's delivery id, or a digest of the event when it has none. The
+	// Delivery is named after it, except for providers whose redeliveries carry a new id (Gitea,
+	// Forgejo, Bitbucket): their Deliveries are named after the change they report, and this
+	// field keeps the id of the first delivery, for reference.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	DeliveryID string `json:"deliveryID"`

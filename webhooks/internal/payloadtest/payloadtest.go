@@ -112,15 +112,16 @@ func readHeaders(t testing.TB, path string) http.Header {
 type Parser interface {
 	Identify(header http.Header, body []byte) (deliveryID string, repo event.Repo, err error)
 	Verify(header http.Header, body []byte, secrets [][]byte) error
-	Parse(header http.Header, body []byte) (event.Event, error)
+	Parse(header http.Header, body []byte) ([]event.Event, error)
 }
 
 // ReceivedAt is the fixed receive time stamped on golden events.
 func ReceivedAt() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
 
 // Normalize runs a delivery the way the receiver does (identify, verify, parse, stamp, validate)
-// and returns the JSON the golden files hold: the Event, {"ignored": reason} or
-// {"malformed": reason}. It checks that Identify and Parse agree on the delivery id and repository.
+// and returns the JSON the golden files hold: the Event (an array of Events when the delivery
+// reports several), {"ignored": reason} or {"malformed": reason}. It checks that Identify and
+// Parse agree on the delivery id and repository.
 func Normalize(t testing.TB, p Parser, header http.Header, body []byte, secrets [][]byte) []byte {
 	t.Helper()
 	id, repo, err := p.Identify(header, body)
@@ -134,7 +135,7 @@ func Normalize(t testing.TB, p Parser, header http.Header, body []byte, secrets 
 	if err := p.Verify(header, body, secrets); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	ev, err := p.Parse(header, body)
+	evs, err := p.Parse(header, body)
 	if ig, ok := errors.AsType[*event.IgnoredError](err); ok {
 		return golden.JSON(t, map[string]string{"ignored": ig.Reason})
 	}
@@ -144,16 +145,44 @@ func Normalize(t testing.TB, p Parser, header http.Header, body []byte, secrets 
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if id != "" && ev.DeliveryID != id {
-		t.Errorf("Parse delivery id %q differs from Identify's %q", ev.DeliveryID, id)
+	if len(evs) == 0 {
+		t.Fatal("Parse returned no event and no error")
 	}
-	if ev.Repo() != repo {
-		t.Errorf("Parse repo %+v differs from Identify repo %+v", ev.Repo(), repo)
+	keys := map[string]bool{}
+	for i := range evs {
+		ev := &evs[i]
+		if id != "" && ev.DeliveryID != id {
+			t.Errorf("Parse delivery id %q differs from Identify's %q", ev.DeliveryID, id)
+		}
+		if ev.Repo() != repo {
+			t.Errorf("Parse repo %+v differs from Identify repo %+v", ev.Repo(), repo)
+		}
+		if keys[ev.Key()] {
+			t.Errorf("two events of one delivery share the key %q", ev.Key())
+		}
+		keys[ev.Key()] = true
+		ev.ReceivedAt = ReceivedAt()
+		ev.BodySHA256 = event.BodyDigest(body)
+		if err := ev.Validate(); err != nil {
+			t.Errorf("Validate: %v", err)
+		}
 	}
-	ev.ReceivedAt = ReceivedAt()
-	ev.BodySHA256 = event.BodyDigest(body)
-	if err := ev.Validate(); err != nil {
-		t.Errorf("Validate: %v", err)
+	if len(evs) == 1 {
+		return golden.JSON(t, evs[0])
 	}
-	return golden.JSON(t, ev)
+	return golden.JSON(t, evs)
+}
+
+// ParseOne runs p.Parse and returns its one event, failing the test if it returns several: for
+// the providers whose deliveries report one event each.
+func ParseOne(t testing.TB, p Parser, header http.Header, body []byte) (event.Event, error) {
+	t.Helper()
+	evs, err := p.Parse(header, body)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if len(evs) != 1 {
+		t.Fatalf("Parse returned %d events, want 1", len(evs))
+	}
+	return evs[0], nil
 }
