@@ -1,8 +1,9 @@
-// Package gitserver serves bare Git repositories over smart HTTP with the real git http-backend.
+// Package gitserver serves bare Git repositories over smart HTTP and over SSH with the real git.
 //
 // It backs the local mode's config repository and the tests of everything that talks Git.
-// It does not implement the protocol itself: every request is handed to `git http-backend`
-// through CGI, so clients see exactly what a production Git server would answer.
+// It does not implement the protocol itself: every HTTP request is handed to `git http-backend`
+// through CGI, and every SSH exec request runs `git upload-pack` or `git receive-pack`, so
+// clients see exactly what a production Git server would answer.
 package gitserver
 
 import (
