@@ -132,12 +132,19 @@ func printApps(ctx context.Context, c client.Client, ns string, w io.Writer) err
 	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
 		return fmt.Errorf("list applications: %w", err)
 	}
-	if len(list.Items) == 0 {
+	return writeApps(w, ns, list.Items)
+}
+
+// writeApps prints the Applications as a table, then a warning for each one that accepts
+// unsigned webhook deliveries.
+func writeApps(w io.Writer, ns string, apps []v1alpha1.Application) error {
+	if len(apps) == 0 {
 		fmt.Fprintf(w, "No applications in namespace %s.\n", ns)
 		return nil
 	}
 	var rows [][]string
-	for _, a := range list.Items {
+	var unsigned []string
+	for _, a := range apps {
 		var envs []string
 		for _, e := range a.Spec.Environments {
 			s := e.Name + "=-"
@@ -149,10 +156,47 @@ func printApps(ctx context.Context, c client.Client, ns string, w io.Writer) err
 			envs = append(envs, s)
 		}
 		status, msg := ready(a.Status.Conditions)
+		hooks := webhooksColumn(&a)
+		if hooks == unsignedMark {
+			unsigned = append(unsigned, fmt.Sprintf("WARNING: application %s accepts unsigned webhooks (spec.source.allowUnsignedWebhooks): "+
+				"anyone who can reach the webhook endpoint can start builds of %s", a.Name, a.Spec.Source.RepoURL))
+		}
 		rows = append(rows, []string{a.Name, a.Spec.Source.RepoURL, a.TrackedBranch(), orDash(a.Status.LatestRelease),
-			strings.Join(envs, ","), status, age(a.CreationTimestamp), msg})
+			strings.Join(envs, ","), hooks, status, age(a.CreationTimestamp), msg})
 	}
-	return table(w, "NAME\tREPO\tBRANCH\tRELEASE\tENVIRONMENTS\tREADY\tAGE\tMESSAGE", rows)
+	if err := table(w, "NAME\tREPO\tBRANCH\tRELEASE\tENVIRONMENTS\tWEBHOOKS\tREADY\tAGE\tMESSAGE", rows); err != nil {
+		return err
+	}
+	return warn(w, unsigned)
+}
+
+// unsignedMark is what the tables show for an Application, or a Delivery, that takes webhook
+// deliveries without a signature.
+const unsignedMark = "UNSIGNED"
+
+// webhooksColumn says how an Application's webhook deliveries are checked: UNSIGNED when it
+// accepts them without a signature (said by its spec, so before the condition is written),
+// verified when they must be signed, else the WebhooksVerified reason (NoWebhookSecret, ...).
+func webhooksColumn(a *v1alpha1.Application) string {
+	c := meta.FindStatusCondition(a.Status.Conditions, v1alpha1.ConditionWebhooksVerified)
+	switch {
+	case a.Spec.Source.AllowUnsignedWebhooks, c != nil && c.Reason == v1alpha1.ReasonUnsignedAllowed:
+		return unsignedMark
+	case c == nil:
+		return "-"
+	case c.Status == metav1.ConditionTrue:
+		return "verified"
+	}
+	return c.Reason
+}
+
+// warn prints each warning on its own line after a blank one.
+func warn(w io.Writer, warnings []string) error {
+	if len(warnings) == 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "\n%s\n", strings.Join(warnings, "\n"))
+	return err
 }
 
 func printDeliveries(ctx context.Context, c client.Client, ns string, w io.Writer) error {
@@ -160,15 +204,22 @@ func printDeliveries(ctx context.Context, c client.Client, ns string, w io.Write
 	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
 		return fmt.Errorf("list deliveries: %w", err)
 	}
-	if len(list.Items) == 0 {
+	return writeDeliveries(w, ns, list.Items)
+}
+
+// writeDeliveries prints the Deliveries, oldest first, then a warning counting those accepted
+// without a signature.
+func writeDeliveries(w io.Writer, ns string, items []v1alpha1.Delivery) error {
+	if len(items) == 0 {
 		fmt.Fprintf(w, "No deliveries in namespace %s.\n", ns)
 		return nil
 	}
-	sort.Slice(list.Items, func(i, j int) bool {
-		return list.Items[i].Spec.ReceivedAt.Before(&list.Items[j].Spec.ReceivedAt)
+	sort.Slice(items, func(i, j int) bool {
+		return items[i].Spec.ReceivedAt.Before(&items[j].Spec.ReceivedAt)
 	})
 	var rows [][]string
-	for _, d := range list.Items {
+	unsigned := 0
+	for _, d := range items {
 		var runs []string
 		for _, t := range d.Status.Triggered {
 			runs = append(runs, t.PipelineRun)
@@ -178,10 +229,22 @@ func printDeliveries(ctx context.Context, c client.Client, ns string, w io.Write
 		if q := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionQueued); q != nil && q.Status == metav1.ConditionTrue {
 			queue = q.Message
 		}
+		signed := "yes"
+		if d.Labels[v1alpha1.LabelUnsigned] == "true" {
+			signed = unsignedMark
+			unsigned++
+		}
 		rows = append(rows, []string{d.Name, d.Spec.Provider, d.Spec.Event, orDash(d.Spec.Ref), orDash(short(d.Spec.After, 12)),
-			orDash(strings.Join(runs, ",")), status, queue, age(d.Spec.ReceivedAt), msg})
+			signed, orDash(strings.Join(runs, ",")), status, queue, age(d.Spec.ReceivedAt), msg})
 	}
-	return table(w, "NAME\tPROVIDER\tEVENT\tREF\tSHA\tPIPELINERUNS\tSTATUS\tQUEUE\tAGE\tMESSAGE", rows)
+	if err := table(w, "NAME\tPROVIDER\tEVENT\tREF\tSHA\tSIGNED\tPIPELINERUNS\tSTATUS\tQUEUE\tAGE\tMESSAGE", rows); err != nil {
+		return err
+	}
+	if unsigned == 0 {
+		return nil
+	}
+	return warn(w, []string{fmt.Sprintf("WARNING: %d of %d deliveries were accepted without a signature, because their Application "+
+		"allows unsigned webhooks; nothing proves who sent them (label %s=true)", unsigned, len(items), v1alpha1.LabelUnsigned)})
 }
 
 func printReleases(ctx context.Context, c client.Client, ns string, w io.Writer) error {
