@@ -28,6 +28,7 @@ const signingKeyWorkspace = "signing-key"
 // carry a Secret.
 var credentialWorkspaces = map[string]string{
 	"cosign-sign/" + signingKeyWorkspace: "the image signing key",
+	"cosign-sign/identity-token":         "the OIDC identity token Fulcio certifies keyless signing keys for",
 	"report-status/credentials":          "the Git provider's commit-status token",
 }
 
@@ -182,6 +183,7 @@ func TestCredentialSplitCatchesLeaks(t *testing.T) {
 	}
 	taskLeaks := []struct{ name, spec, want string }{
 		{"key workspace on a build task", "workspaces: [{name: signing-key}]\nsteps: [{name: s, image: x}]", `workspace "signing-key"`},
+		{"identity token on a build task", "workspaces: [{name: identity-token}]\nsteps: [{name: s, image: x}]", `workspace "identity-token"`},
 		{"secret env", "steps: [{name: s, image: x, env: [{name: P, valueFrom: {secretKeyRef: {name: k, key: cosign.password}}}]}]", `reads Secret "k"`},
 		{"envFrom secret", "steps: [{name: s, image: x, envFrom: [{secretRef: {name: git}}]}]", `envFrom Secret "git"`},
 		{"kubeconfig env", "steps: [{name: s, image: x, env: [{name: KUBECONFIG, value: /k}]}]", "sets env KUBECONFIG"},

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,13 +16,19 @@ import (
 
 // signStepFlags are the inputs of `slipway step sign`.
 type signStepFlags struct {
-	image, keyFile, passwordFile, passwordEnv string
-	sbomFile, scanFile, reportsDir, insecure  string
-	signatureFile, attestationsFile           string
+	image, keyFile, keyDir, passwordFile, passwordEnv string
+	fulcioURL, tokenFile, tokenDir, rekorURL, tsaURL  string
+	sbomFile, scanFile, reportsDir, insecure          string
+	signatureFile, attestationsFile                   string
 }
 
-// newSignStep signs an image digest with a cosign key and attaches its SBOM and scan report as
-// attestations. It is the only step that reads the signing key.
+// identityTokenFile is the file of the identity-token workspace: the path of the projected
+// ServiceAccount token in the volume the task's README shows.
+const identityTokenFile = "token"
+
+// newSignStep signs an image digest, with a cosign key or keyless, and attaches its SBOM and
+// scan report as attestations. It is the only step that reads the signing key or the
+// identity token.
 func newSignStep() *cobra.Command {
 	var f signStepFlags
 	cmd := &cobra.Command{
@@ -33,22 +40,14 @@ func newSignStep() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--insecure-registry %q: want true or false", f.insecure)
 			}
-			if f.image == "" || f.keyFile == "" {
-				return fmt.Errorf("--image and --key are required")
+			if f.image == "" {
+				return fmt.Errorf("--image is required")
 			}
-			key, err := os.ReadFile(f.keyFile)
-			if err != nil {
-				return fmt.Errorf("read signing key: %w", err)
-			}
-			password, err := signPassword(f)
-			if err != nil {
-				return err
-			}
-			var opts []sign.Option
+			opts := []sign.Option{sign.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))}
 			if insecure {
 				opts = append(opts, sign.WithInsecureRegistry())
 			}
-			signer, err := sign.NewSigner(key, password, opts...)
+			signer, err := newStepSigner(f, opts)
 			if err != nil {
 				return err
 			}
@@ -90,8 +89,14 @@ func newSignStep() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&f.image, "image", "", "image to sign, REPOSITORY@sha256:DIGEST")
 	fl.StringVar(&f.keyFile, "key", "", "cosign private key (cosign.key)")
+	fl.StringVar(&f.keyDir, "key-dir", "", "directory holding cosign.key and cosign.password (the signing-key workspace); empty: none")
 	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the key's password (cosign.password); default: the --password-env variable")
 	fl.StringVar(&f.passwordEnv, "password-env", "COSIGN_PASSWORD", "environment variable holding the key's password")
+	fl.StringVar(&f.fulcioURL, "fulcio-url", "", "sign keyless: the Fulcio that certifies an ephemeral key for the identity token")
+	fl.StringVar(&f.tokenFile, "identity-token", "", "keyless: file holding the OIDC identity token (a projected ServiceAccount token with Fulcio's audience)")
+	fl.StringVar(&f.tokenDir, "identity-token-dir", "", "keyless: directory holding the identity token as "+identityTokenFile+" (the identity-token workspace)")
+	fl.StringVar(&f.rekorURL, "rekor-url", "", "keyless: log every signature in this Rekor; empty: no transparency log entry")
+	fl.StringVar(&f.tsaURL, "timestamp-url", "", "keyless: have this RFC 3161 timestamp authority sign the time of every signature; empty: none")
 	fl.StringVar(&f.sbomFile, "sbom", "", "CycloneDX JSON SBOM to attach as an attestation (optional)")
 	fl.StringVar(&f.scanFile, "scan", "", "scan report JSON to attach as an attestation (optional)")
 	fl.StringVar(&f.reportsDir, "reports-dir", "", "directory that relative --sbom and --scan paths are in")
@@ -99,6 +104,47 @@ func newSignStep() *cobra.Command {
 	fl.StringVar(&f.signatureFile, "signature-file", "", "result file for SIGNATURE (the referrer holding the signature)")
 	fl.StringVar(&f.attestationsFile, "attestations-file", "", "result file for ATTESTATIONS (comma-separated referrers)")
 	return cmd
+}
+
+// newStepSigner signs with the key (--key or --key-dir) or, given --fulcio-url, keyless with the
+// identity token; exactly one of the two.
+func newStepSigner(f signStepFlags, opts []sign.Option) (*sign.Signer, error) {
+	keyGiven := f.keyFile != "" || f.keyDir != ""
+	switch {
+	case keyGiven && f.fulcioURL != "":
+		return nil, fmt.Errorf("both a signing key (--key or the signing-key workspace) and --fulcio-url are given; sign with one")
+	case f.fulcioURL != "":
+		token := f.tokenFile
+		if token == "" && f.tokenDir != "" {
+			token = filepath.Join(f.tokenDir, identityTokenFile)
+		}
+		if token == "" {
+			return nil, fmt.Errorf("keyless signing needs the identity token: give --identity-token FILE, or bind the identity-token workspace")
+		}
+		return sign.NewKeylessSigner(sign.Keyless{
+			FulcioURL: f.fulcioURL, Token: sign.TokenFile(token), RekorURL: f.rekorURL, TimestampURL: f.tsaURL,
+		}, opts...)
+	case !keyGiven:
+		return nil, fmt.Errorf("no signing key: give --key (or bind the signing-key workspace), or --fulcio-url to sign keyless")
+	}
+	if f.rekorURL != "" || f.tsaURL != "" || f.tokenFile != "" {
+		return nil, fmt.Errorf("--rekor-url, --timestamp-url and --identity-token are for keyless signing; give --fulcio-url too")
+	}
+	if f.keyFile == "" {
+		f.keyFile = filepath.Join(f.keyDir, sign.SecretPrivateKey)
+	}
+	if f.passwordFile == "" && f.keyDir != "" {
+		f.passwordFile = filepath.Join(f.keyDir, sign.SecretPassword)
+	}
+	key, err := os.ReadFile(f.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("read signing key: %w", err)
+	}
+	password, err := signPassword(f)
+	if err != nil {
+		return nil, err
+	}
+	return sign.NewSigner(key, password, opts...)
 }
 
 // signPassword reads the key's password from --password-file, else from the environment.

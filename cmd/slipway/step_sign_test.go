@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"slipway.dev/slipway/engine/sign"
+	"slipway.dev/slipway/engine/sign/keylesstest"
 )
 
 func TestSignStep(t *testing.T) {
@@ -94,6 +95,102 @@ func TestSignStep(t *testing.T) {
 			_, err := run(append([]string{"step", "sign"}, tc.args...)...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// pushSignTestImage serves a registry and pushes a random image to it, returned by digest.
+func pushSignTestImage(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.WithReferrersSupport(true),
+		ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.NewTag(strings.TrimPrefix(srv.URL, "http://") + "/app/keyless:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return tag.Context().Digest(d.String()).String()
+}
+
+func TestSignStepKeyless(t *testing.T) {
+	image := pushSignTestImage(t)
+	issuer := keylesstest.NewIssuer(t, keylesstest.Kubernetes)
+	fulcio := keylesstest.NewFulcio(t, issuer)
+	tsa := keylesstest.NewTSA(t)
+
+	// The identity-token workspace: a projected ServiceAccount token at "token".
+	tokenDir := t.TempDir()
+	token := issuer.Token(t, keylesstest.ServiceAccount("apps", "pipeline"))
+	if err := os.WriteFile(filepath.Join(tokenDir, "token"), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reports := t.TempDir()
+	if err := os.WriteFile(filepath.Join(reports, "sbom.json"), []byte(`{"bomFormat":"CycloneDX","specVersion":"1.5"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sigFile := filepath.Join(t.TempDir(), "SIGNATURE")
+
+	// The task passes the unbound signing-key workspace as an empty --key-dir.
+	out, err := run("step", "sign", "--image", image, "--key-dir=", "--fulcio-url", fulcio.URL,
+		"--identity-token-dir", tokenDir, "--timestamp-url", tsa.URL, "--rekor-url=",
+		"--reports-dir", reports, "--sbom", "sbom.json", "--signature-file", sigFile)
+	if err != nil {
+		t.Fatalf("step sign keyless: %v\n%s", err, out)
+	}
+	if strings.Contains(out, token) || strings.Contains(out, token[strings.LastIndex(token, ".")+1:]) {
+		t.Errorf("output reveals the identity token:\n%s", out)
+	}
+	const identity = "https://kubernetes.io/namespaces/apps/serviceaccounts/pipeline"
+	if !strings.Contains(out, identity) {
+		t.Errorf("output does not name the certified identity:\n%s", out)
+	}
+	if sig, _ := os.ReadFile(sigFile); !strings.Contains(string(sig), "@sha256:") {
+		t.Errorf("SIGNATURE = %q", sig)
+	}
+	v, err := sign.NewTrustVerifier(sign.Trust{Keyless: &sign.KeylessTrust{
+		FulcioRoots:        fulcio.TrustBundle(),
+		Identities:         []sign.Identity{{Issuer: issuer.URL, Subject: identity}},
+		TimestampAuthority: tsa.CertChain(),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.VerifyImage(t.Context(), image); err != nil {
+		t.Fatalf("signed keyless by the step, verify: %v", err)
+	}
+	if _, err := v.VerifyAttestations(t.Context(), image, sign.PredicateCycloneDX); err != nil {
+		t.Fatalf("keyless SBOM attestation: %v", err)
+	}
+
+	keyDir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"key and keyless", []string{"--key-dir", keyDir, "--fulcio-url", fulcio.URL, "--identity-token-dir", tokenDir}, "sign with one"},
+		{"no token", []string{"--fulcio-url", fulcio.URL, "--identity-token-dir="}, "keyless signing needs the identity token"},
+		{"token file missing", []string{"--fulcio-url", fulcio.URL, "--identity-token", filepath.Join(keyDir, "token")}, "no identity token"},
+		{"neither", []string{"--key-dir="}, "no signing key"},
+		{"Rekor without keyless", []string{"--key-dir", keyDir, "--rekor-url", "https://rekor.example"}, "are for keyless signing"},
+		{"bad Fulcio URL", []string{"--fulcio-url", "fulcio.example", "--identity-token-dir", tokenDir}, `Fulcio URL "fulcio.example"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(append([]string{"step", "sign", "--image", image}, tc.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+			if strings.Contains(out+err.Error(), token) {
+				t.Errorf("output reveals the identity token")
 			}
 		})
 	}
