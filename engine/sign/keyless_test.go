@@ -396,32 +396,37 @@ func TestKeylessTrustValidation(t *testing.T) {
 	tests := []struct {
 		name  string
 		trust *sign.KeylessTrust
+		field string
 		want  string
 	}{
-		{"no roots", with(good, func(k *sign.KeylessTrust) { k.FulcioRoots = nil }), "Fulcio roots: no certificate"},
-		{"not PEM", with(good, func(k *sign.KeylessTrust) { k.FulcioRoots = []byte("roots") }), "Fulcio roots: not PEM"},
+		{"no roots", with(good, func(k *sign.KeylessTrust) { k.FulcioRoots = nil }), "FulcioRoots", "Fulcio roots: no certificate"},
+		{"not PEM", with(good, func(k *sign.KeylessTrust) { k.FulcioRoots = []byte("roots") }), "FulcioRoots", "Fulcio roots: not PEM"},
 		{"a key, not a certificate", with(good, func(k *sign.KeylessTrust) {
 			kp, _ := testKeys(t)
 			k.FulcioRoots = kp.PublicKey
-		}), `is "PUBLIC KEY", want CERTIFICATE`},
-		{"intermediate only", with(good, func(k *sign.KeylessTrust) { k.FulcioRoots = keylesstest.PEM(env.fulcio.Intermediate) }), "no root (self-signed) certificate"},
-		{"no identity", with(good, func(k *sign.KeylessTrust) { k.Identities = nil }), "no certificate identity"},
-		{"no issuer", with(good, func(k *sign.KeylessTrust) { k.Identities = []sign.Identity{{Subject: "s"}} }), "no issuer given"},
+		}), "FulcioRoots", `is "PUBLIC KEY", want CERTIFICATE`},
+		{"intermediate only", with(good, func(k *sign.KeylessTrust) { k.FulcioRoots = keylesstest.PEM(env.fulcio.Intermediate) }), "FulcioRoots", "no root (self-signed) certificate"},
+		{"no identity", with(good, func(k *sign.KeylessTrust) { k.Identities = nil }), "Identities", "no certificate identity"},
+		{"no issuer", with(good, func(k *sign.KeylessTrust) { k.Identities = []sign.Identity{{Subject: "s"}} }), "Identities", "no issuer given"},
 		{"subject and regexp", with(good, func(k *sign.KeylessTrust) {
 			k.Identities = []sign.Identity{{Issuer: "i", Subject: "s", SubjectRegexp: "s"}}
-		}), "both subject and subject regexp"},
-		{"bad regexp", with(good, func(k *sign.KeylessTrust) { k.Identities = []sign.Identity{{Issuer: "i", SubjectRegexp: "("}} }), `subject regexp "("`},
-		{"bad Rekor key", with(good, func(k *sign.KeylessTrust) { k.RekorPublicKeys = [][]byte{[]byte("rekor")} }), "Rekor public key 1"},
-		{"TSA chain without root", with(good, func(k *sign.KeylessTrust) { k.TimestampAuthority = keylesstest.PEM(tsa.Leaf) }), "timestamp authority chain"},
+		}), "Identities", "both subject and subject regexp"},
+		{"bad regexp", with(good, func(k *sign.KeylessTrust) { k.Identities = []sign.Identity{{Issuer: "i", SubjectRegexp: "("}} }), "Identities", `subject regexp "("`},
+		{"bad Rekor key", with(good, func(k *sign.KeylessTrust) { k.RekorPublicKeys = [][]byte{[]byte("rekor")} }), "RekorPublicKeys", "Rekor public key 1"},
+		{"TSA chain without root", with(good, func(k *sign.KeylessTrust) { k.TimestampAuthority = keylesstest.PEM(tsa.Leaf) }), "TimestampAuthority", "timestamp authority chain"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := sign.NewTrustVerifier(sign.Trust{Keyless: tc.trust})
-			if !errors.Is(err, sign.ErrInvalidTrust) && !errors.Is(err, sign.ErrInvalidKey) {
+			if !errors.Is(err, sign.ErrInvalidTrust) {
 				t.Errorf("err = %v, want ErrInvalidTrust", err)
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+			var te *sign.TrustError
+			if !errors.As(err, &te) || te.Field != tc.field {
+				t.Errorf("err = %#v, want a *TrustError for field %s", err, tc.field)
 			}
 		})
 	}

@@ -60,6 +60,23 @@ type KeylessTrust struct {
 	TimestampAuthority []byte
 }
 
+// TrustError is malformed or incomplete keyless trust. Field names the KeylessTrust field at
+// fault (empty when it is the combination). errors.Is(err, ErrInvalidTrust) holds.
+type TrustError struct {
+	Field  string
+	Detail string
+}
+
+// Error says what is wrong.
+func (e *TrustError) Error() string { return ErrInvalidTrust.Error() + ": " + e.Detail }
+
+// Unwrap returns ErrInvalidTrust.
+func (e *TrustError) Unwrap() error { return ErrInvalidTrust }
+
+func trustErr(field, format string, args ...any) *TrustError {
+	return &TrustError{Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
 // keylessTrust is KeylessTrust parsed: one cosign check per identity over one trusted root.
 type keylessTrust struct {
 	material   root.TrustedMaterial
@@ -83,7 +100,7 @@ func parseKeylessTrust(t KeylessTrust) (*keylessTrust, error) {
 	for i, p := range t.RekorPublicKeys {
 		l, err := rekorLog(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: Rekor public key %d: %v", ErrInvalidTrust, i+1, err)
+			return nil, trustErr("RekorPublicKeys", "Rekor public key %d: %v", i+1, err)
 		}
 		logs[hex.EncodeToString(l.ID)] = l
 	}
@@ -97,16 +114,16 @@ func parseKeylessTrust(t KeylessTrust) (*keylessTrust, error) {
 	}
 	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, cas, nil, tsas, logs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidTrust, err)
+		return nil, trustErr("", "%v", err)
 	}
 	k := &keylessTrust{material: tr, tlog: len(logs) > 0, tsa: len(tsas) > 0}
 	if len(t.Identities) == 0 {
-		return nil, fmt.Errorf("%w: no certificate identity (issuer and subject) to accept", ErrInvalidTrust)
+		return nil, trustErr("Identities", "no certificate identity (issuer and subject) to accept")
 	}
 	for i, id := range t.Identities {
 		ki, err := k.identity(id)
 		if err != nil {
-			return nil, fmt.Errorf("%w: identity %d (%s): %v", ErrInvalidTrust, i+1, id, err)
+			return nil, trustErr("Identities", "identity %d (%s): %v", i+1, id, err)
 		}
 		k.identities = append(k.identities, ki)
 	}
@@ -165,12 +182,12 @@ func exactlyOne(what, exact, re string) (string, string, error) {
 func fulcioAuthorities(bundle []byte) ([]root.CertificateAuthority, error) {
 	certs, err := parseCertificates(bundle)
 	if err != nil {
-		return nil, fmt.Errorf("%w: Fulcio roots: %v", ErrInvalidTrust, err)
+		return nil, trustErr("FulcioRoots", "Fulcio roots: %v", err)
 	}
 	var roots, intermediates []*x509.Certificate
 	for _, c := range certs {
 		if !c.IsCA {
-			return nil, fmt.Errorf("%w: Fulcio roots: certificate %q is not a CA", ErrInvalidTrust, c.Subject)
+			return nil, trustErr("FulcioRoots", "Fulcio roots: certificate %q is not a CA", c.Subject.String())
 		}
 		if selfSigned(c) {
 			roots = append(roots, c)
@@ -179,7 +196,7 @@ func fulcioAuthorities(bundle []byte) ([]root.CertificateAuthority, error) {
 		}
 	}
 	if len(roots) == 0 {
-		return nil, fmt.Errorf("%w: Fulcio roots: the bundle holds no root (self-signed) certificate", ErrInvalidTrust)
+		return nil, trustErr("FulcioRoots", "Fulcio roots: the bundle holds no root (self-signed) certificate")
 	}
 	cas := make([]root.CertificateAuthority, 0, len(roots))
 	for _, r := range roots {
@@ -192,10 +209,10 @@ func fulcioAuthorities(bundle []byte) ([]root.CertificateAuthority, error) {
 func timestampAuthority(chain []byte) (root.TimestampingAuthority, error) {
 	certs, err := parseCertificates(chain)
 	if err != nil {
-		return nil, fmt.Errorf("%w: timestamp authority chain: %v", ErrInvalidTrust, err)
+		return nil, trustErr("TimestampAuthority", "timestamp authority chain: %v", err)
 	}
 	if len(certs) < 2 || !selfSigned(certs[len(certs)-1]) || certs[0].IsCA {
-		return nil, fmt.Errorf("%w: timestamp authority chain: want the signing certificate first and its root last", ErrInvalidTrust)
+		return nil, trustErr("TimestampAuthority", "timestamp authority chain: want the signing certificate first and its root last")
 	}
 	return &root.SigstoreTimestampingAuthority{
 		Leaf: certs[0], Intermediates: certs[1 : len(certs)-1], Root: certs[len(certs)-1],
