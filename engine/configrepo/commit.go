@@ -8,7 +8,6 @@ import (
 	"time"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -80,7 +79,7 @@ func (w *Writer) Commit(ctx context.Context, c Change) (Result, error) {
 			}
 			return res, ErrNoChanges
 		}
-		pushErr = w.push(ctx, repo, c.Branch, next.Hash)
+		pushErr = w.push(ctx, repo, c.Branch, tip, next)
 		if pushErr == nil {
 			log.Info("config repo commit pushed", "commit", next.Hash.String(), "attempts", attempt)
 			return Result{Commit: next.Hash.String(), Created: true}, nil
@@ -124,6 +123,12 @@ func (w *Writer) apply(repo *git.Repository, tip *object.Commit, c Change, sub p
 	if tip != nil {
 		commit.ParentHashes = []plumbing.Hash{tip.Hash}
 	}
+	if w.sign != nil {
+		// Each attempt builds a new commit on the tip it fetched, so each is signed anew.
+		if err := w.sign.signCommit(commit); err != nil {
+			return nil, err
+		}
+	}
 	o := s.NewEncodedObject()
 	if err := commit.Encode(o); err != nil {
 		return nil, fmt.Errorf("encode commit: %w", err)
@@ -135,24 +140,6 @@ func (w *Writer) apply(repo *git.Repository, tip *object.Commit, c Change, sub p
 	return object.GetCommit(s, h)
 }
 
-// push sends commit h to the branch. go-git refuses locally unless h fast-forwards the tip the
-// server advertises, and the server applies the update only if the branch still points at that
-// tip, so a concurrent writer's commit can never be overwritten.
-func (w *Writer) push(ctx context.Context, repo *git.Repository, branch string, h plumbing.Hash) error {
-	ctx, cancel := context.WithTimeout(ctx, w.opTimeout)
-	defer cancel()
-	err := repo.PushContext(ctx, &git.PushOptions{
-		RemoteName: remoteName,
-		RefSpecs:   []config.RefSpec{config.RefSpec(h.String() + ":" + plumbing.NewBranchReferenceName(branch).String())},
-		Auth:       w.auth,
-		CABundle:   w.caBundle,
-	})
-	if errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil // the branch already points at h
-	}
-	return err
-}
-
 // retryable reports whether a failed push is worth retrying on a fresh tip. Authentication,
 // authorization and a missing repository won't fix themselves; neither will a cancelled ctx.
 func retryable(ctx context.Context, err error) bool {
@@ -161,7 +148,7 @@ func retryable(ctx context.Context, err error) bool {
 	}
 	for _, permanent := range []error{
 		transport.ErrAuthenticationRequired, transport.ErrAuthorizationFailed,
-		transport.ErrRepositoryNotFound, transport.ErrInvalidAuthMethod,
+		transport.ErrRepositoryNotFound, transport.ErrInvalidAuthMethod, ErrHostKey,
 	} {
 		if errors.Is(err, permanent) {
 			return false

@@ -63,7 +63,12 @@ type Writer struct {
 	url    string
 	dir    string
 	author Author
-	auth   transport.AuthMethod // nil for anonymous access; an SSH option would set it too.
+	auth   transport.AuthMethod // nil for anonymous access
+	sshKey *SSHKey              // turned into auth by New
+	sign   *signer              // nil: commits are not signed
+
+	// signingKey and signingPassphrase are turned into sign by New, then dropped.
+	signingKey, signingPassphrase []byte
 
 	caBundle    []byte
 	opTimeout   time.Duration
@@ -85,9 +90,17 @@ func WithBasicAuth(username, password string) Option {
 	return func(w *Writer) { w.auth = &githttp.BasicAuth{Username: username, Password: password} }
 }
 
-// WithCABundle adds PEM-encoded CA certificates trusted for an HTTPS remote.
+// WithCABundle adds PEM-encoded CA certificates trusted for an HTTPS remote, for a server
+// whose certificate is not signed by a CA the system trusts.
 func WithCABundle(pem []byte) Option {
 	return func(w *Writer) { w.caBundle = pem }
+}
+
+// WithSigningKey signs every commit with an ASCII-armored OpenPGP private key, as `git commit
+// -S` would, so that `git verify-commit` and the Git hosts' "verified" badges check it. The
+// passphrase decrypts an encrypted key; New reports a key it cannot read, decrypt or sign with.
+func WithSigningKey(armoredKey, passphrase []byte) Option {
+	return func(w *Writer) { w.signingKey, w.signingPassphrase = armoredKey, passphrase }
 }
 
 // WithTimeout bounds every single network operation (one fetch, one push, one listing).
@@ -108,12 +121,16 @@ func WithLogger(l *slog.Logger) Option {
 
 // New returns a Writer for the repository at remoteURL that caches objects under dir.
 //
-// remoteURL may be http(s)://, file:// or a local path; ssh:// is accepted by the transport but
-// needs an authentication option that does not exist yet. Credentials must be passed with an
-// option, never inside the URL, so that they cannot leak into errors or logs.
+// remoteURL may be http(s)://, ssh:// (or scp-like user@host:path), file:// or a local path.
+// Credentials must be passed with an option (WithBasicAuth for HTTP(S), WithSSHKey for SSH),
+// never inside the URL, so that they cannot leak into errors or logs.
 func New(remoteURL, dir string, author Author, opts ...Option) (*Writer, error) {
 	if err := checkURL(remoteURL); err != nil {
 		return nil, err
+	}
+	ep, err := transport.NewEndpoint(remoteURL)
+	if err != nil {
+		return nil, fmt.Errorf("config repo writer: remote URL: %w", err)
 	}
 	if dir == "" {
 		return nil, fmt.Errorf("config repo writer: empty cache directory")
@@ -139,8 +156,41 @@ func New(remoteURL, dir string, author Author, opts ...Option) (*Writer, error) 
 	if w.maxAttempts < 1 {
 		w.maxAttempts = 1
 	}
+	if err := w.checkTransport(ep); err != nil {
+		return nil, fmt.Errorf("config repo writer: %w", err)
+	}
+	if w.signingKey != nil {
+		if w.sign, err = newSigner(w.signingKey, w.signingPassphrase, w.now); err != nil {
+			return nil, fmt.Errorf("config repo writer: %w", err)
+		}
+		w.signingKey, w.signingPassphrase = nil, nil
+	}
 	w.log = w.log.With("configRepo", remoteURL)
 	return w, nil
+}
+
+// checkTransport matches the options to the remote's protocol and sets up SSH login.
+func (w *Writer) checkTransport(ep *transport.Endpoint) error {
+	isSSH := ep.Protocol == "ssh"
+	switch {
+	case isSSH && w.auth != nil:
+		return fmt.Errorf("ssh remote %s: a username and password log in over HTTP(S) only; use WithSSHKey", ep.Host)
+	case isSSH && w.sshKey == nil:
+		// Without it go-git would try an SSH agent and ~/.ssh/known_hosts of whoever runs this.
+		return fmt.Errorf("ssh remote %s needs an identity and known_hosts (WithSSHKey)", ep.Host)
+	case isSSH && w.caBundle != nil:
+		return fmt.Errorf("ssh remote %s: a CA bundle applies to https:// remotes only", ep.Host)
+	case !isSSH && w.sshKey != nil:
+		return fmt.Errorf("%s remote: an SSH key applies to ssh:// remotes only", ep.Protocol)
+	case !isSSH:
+		return nil
+	}
+	auth, err := newSSHAuth(*w.sshKey, ep, w.opTimeout)
+	if err != nil {
+		return fmt.Errorf("ssh remote %s: %w", ep.Host, err)
+	}
+	w.auth, w.sshKey = auth, nil
+	return nil
 }
 
 func checkURL(raw string) error {
@@ -153,7 +203,7 @@ func checkURL(raw string) error {
 		return nil
 	}
 	if _, ok := u.User.Password(); ok {
-		return fmt.Errorf("config repo writer: remote URL must not contain a password; use WithBasicAuth")
+		return fmt.Errorf("config repo writer: remote URL must not contain a password; use WithBasicAuth or WithSSHKey")
 	}
 	return nil
 }

@@ -27,17 +27,19 @@ type remote struct {
 	opts []Option
 }
 
-// backends are the two real remotes every behaviour is checked against: git http-backend
-// served by engine/gitserver, and an on-disk bare repository through file://.
+// backends are the real remotes every behaviour is checked against: engine/gitserver serving
+// git http-backend over HTTP and git upload-pack/receive-pack over SSH, and an on-disk bare
+// repository through file://.
 var backends = []struct {
 	name string
 	new  func(t *testing.T) remote
 }{
 	{name: "http", new: func(t *testing.T) remote { return httpRemote(t) }},
+	{name: "ssh", new: sshRemote},
 	{name: "file", new: fileRemote},
 }
 
-func httpRemote(t *testing.T, opts ...gitserver.Option) remote {
+func httpRemote(t testing.TB, opts ...gitserver.Option) remote {
 	t.Helper()
 	root := t.TempDir()
 	s := gitserver.New(root, opts...)
@@ -56,7 +58,7 @@ func fileRemote(t *testing.T) remote {
 	return remote{url: "file://" + bare, bare: bare}
 }
 
-func (r remote) writer(t *testing.T, opts ...Option) *Writer {
+func (r remote) writer(t testing.TB, opts ...Option) *Writer {
 	t.Helper()
 	w, err := New(r.url, t.TempDir(), testAuthor, append(slices.Clone(r.opts), opts...)...)
 	if err != nil {
@@ -65,7 +67,7 @@ func (r remote) writer(t *testing.T, opts ...Option) *Writer {
 	return w
 }
 
-func gitCLI(t *testing.T, dir string, args ...string) string {
+func gitCLI(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
