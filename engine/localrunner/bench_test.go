@@ -82,6 +82,12 @@ func BenchmarkRunnerHostStepPerTask(b *testing.B) {
 	benchExecute(b, 1, 1, &HostSteps{Images: map[string]string{"busybox": ""}})
 }
 
+// BenchmarkRunnerSupervisedStepPerTask runs the step under its supervisor, as slipway dev
+// does: one more process start (this test binary) per step, so steps die with the runner.
+func BenchmarkRunnerSupervisedStepPerTask(b *testing.B) {
+	benchExecute(b, 1, 1, &HostSteps{Images: map[string]string{"busybox": ""}, Supervisor: "/proc/self/exe"})
+}
+
 // BenchmarkDAG50 schedules and runs a 50-task DAG (10 layers of 5) whose steps do nothing: the
 // time to schedule a 50-task pipeline.
 func BenchmarkDAG50(b *testing.B) { benchExecute(b, 50, 5, noopSteps{}) }

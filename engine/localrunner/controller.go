@@ -59,14 +59,23 @@ type Controller struct {
 	cfg      controllerConfig
 
 	mu     sync.Mutex
-	active map[types.NamespacedName]context.CancelCauseFunc
+	active map[types.NamespacedName]*activeRun
 	wg     sync.WaitGroup
 }
 
+// activeRun is a run this controller executes.
+type activeRun struct {
+	cancel context.CancelCauseFunc
+	// status delivers graceful spec.status changes to Execute; sent is the last one delivered.
+	status chan v1.PipelineRunSpecStatus
+	sent   v1.PipelineRunSpecStatus
+}
+
 type controllerConfig struct {
-	namespace string
-	interval  time.Duration
-	maxRuns   int
+	namespace  string
+	interval   time.Duration
+	maxRuns    int
+	maxResumes int
 }
 
 // ControllerOption configures a Controller.
@@ -83,15 +92,19 @@ func WithPollInterval(d time.Duration) ControllerOption {
 // WithMaxRuns bounds the PipelineRuns executing at once (default 4).
 func WithMaxRuns(n int) ControllerOption { return func(c *controllerConfig) { c.maxRuns = n } }
 
+// WithMaxResumes bounds how often a run is resumed after its runner died while running it
+// (default 3); the next time, the run fails with ReasonResumeLimit instead.
+func WithMaxResumes(n int) ControllerOption { return func(c *controllerConfig) { c.maxResumes = n } }
+
 // NewController returns a Controller. opts is the template for every run (roots, step runner,
 // parallelism); Observer, Previous and Env are set per run by the controller.
 func NewController(c client.Client, r Resolver, opts Options, options ...ControllerOption) *Controller {
-	cfg := controllerConfig{interval: 500 * time.Millisecond, maxRuns: 4}
+	cfg := controllerConfig{interval: 500 * time.Millisecond, maxRuns: 4, maxResumes: 3}
 	for _, o := range options {
 		o(&cfg)
 	}
 	return &Controller{client: c, resolver: r, opts: opts.withDefaults(), cfg: cfg,
-		active: map[types.NamespacedName]context.CancelCauseFunc{}}
+		active: map[types.NamespacedName]*activeRun{}}
 }
 
 // Run polls for PipelineRuns until ctx is done, then stops its runs and waits for them. Runs
@@ -127,29 +140,61 @@ func (c *Controller) poll(ctx context.Context) error {
 			continue
 		}
 		key := types.NamespacedName{Namespace: pr.Namespace, Name: pr.Name}
-		cancelled := pr.IsCancelled() || pr.IsGracefullyCancelled() || pr.IsGracefullyStopped()
+		graceful := pr.IsGracefullyCancelled() || pr.IsGracefullyStopped()
 		c.mu.Lock()
-		cancel, running := c.active[key]
+		a, running := c.active[key]
 		full := len(c.active) >= c.cfg.maxRuns
 		c.mu.Unlock()
 		switch {
-		case running && cancelled:
-			cancel(errUserCancelled)
+		case running && pr.IsCancelled():
+			a.cancel(errUserCancelled)
+		case running && graceful:
+			c.endGracefully(ctx, a, pr)
 		case running, full:
-		case cancelled:
+		case pr.IsCancelled():
 			// Cancelled while nobody ran it (for example while the runner was down).
 			c.finishCancelled(ctx, pr)
 		default:
+			// A run gracefully cancelled or stopped before it ran still runs its finally
+			// tasks, as in Tekton: Execute skips its DAG tasks.
 			c.start(ctx, pr.DeepCopy(), key)
 		}
 	}
 	return nil
 }
 
+// endGracefully hands a graceful spec.status to a running run, once, and shows it in the
+// run's condition at once (Tekton's CancelledRunningFinally or StoppedRunningFinally).
+func (c *Controller) endGracefully(ctx context.Context, a *activeRun, pr *v1.PipelineRun) {
+	c.mu.Lock()
+	if a.sent == pr.Spec.Status {
+		c.mu.Unlock()
+		return
+	}
+	select {
+	case a.status <- pr.Spec.Status:
+		a.sent = pr.Spec.Status
+	default:
+		// Execute is between phases; the next poll delivers it.
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	err := c.updatePipelineRun(ctx, pr, func(cur *v1.PipelineRun) {
+		if !cur.IsDone() {
+			markRunning(cur, "", c.opts.Now())
+		}
+	})
+	if err != nil {
+		c.opts.Logger.Error("mark pipelinerun ending gracefully", "pipelinerun", pr.Namespace+"/"+pr.Name, "err", err)
+	}
+}
+
 func (c *Controller) start(ctx context.Context, pr *v1.PipelineRun, key types.NamespacedName) {
 	runCtx, cancel := context.WithCancelCause(ctx)
+	a := &activeRun{cancel: cancel, status: make(chan v1.PipelineRunSpecStatus, 1), sent: pr.Spec.Status}
 	c.mu.Lock()
-	c.active[key] = cancel
+	c.active[key] = a
 	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
@@ -160,7 +205,7 @@ func (c *Controller) start(ctx context.Context, pr *v1.PipelineRun, key types.Na
 			delete(c.active, key)
 			c.mu.Unlock()
 		}()
-		c.execute(runCtx, pr)
+		c.execute(runCtx, pr, a.status)
 	}()
 }
 
@@ -169,11 +214,29 @@ func shuttingDown(ctx context.Context) bool {
 	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), errUserCancelled)
 }
 
-// execute runs one PipelineRun: resolve, read back finished TaskRuns, mark Running, Execute,
-// write the outcome.
-func (c *Controller) execute(ctx context.Context, pr *v1.PipelineRun) {
+// execute runs one PipelineRun: count a resume, resolve, read back finished TaskRuns, mark
+// Running, Execute, write the outcome.
+func (c *Controller) execute(ctx context.Context, pr *v1.PipelineRun, status <-chan v1.PipelineRunSpecStatus) {
 	log := c.opts.Logger.With("pipelinerun", pr.Namespace+"/"+pr.Name)
 	writeCtx := context.WithoutCancel(ctx)
+	ended, err := c.resume(writeCtx, log, pr)
+	if err != nil {
+		log.Error("record resume; retrying on next poll", "err", err)
+		return
+	}
+	if ended {
+		return
+	}
+	// A run this runner leaves Running (a shutdown, an error retried on the next poll) is
+	// marked so, and its next start is not taken for a resume after a crash.
+	finished := false
+	defer func() {
+		if !finished {
+			if err := c.markStopped(writeCtx, pr); err != nil {
+				log.Error("mark run left running", "err", err)
+			}
+		}
+	}()
 	run, err := Resolve(ctx, c.resolver, pr)
 	if err != nil {
 		var re *ResolveError
@@ -182,6 +245,7 @@ func (c *Controller) execute(ctx context.Context, pr *v1.PipelineRun) {
 			reason = string(re.Reason)
 		}
 		now := c.opts.Now()
+		finished = true
 		c.writeOutcome(writeCtx, log, pr, Outcome{Reason: reason, Message: err.Error(), StartTime: now, CompletionTime: now}, nil)
 		return
 	}
@@ -195,9 +259,9 @@ func (c *Controller) execute(ctx context.Context, pr *v1.PipelineRun) {
 	for name, o := range previous {
 		obs.tasks[name] = o
 	}
-	if err := c.updatePipelineRun(writeCtx, pr, func(st *v1.PipelineRunStatus) {
-		markRunning(st, progress(obs.tasks, len(order)), c.opts.Now())
-		st.PipelineSpec = run.Pipeline
+	if err := c.updatePipelineRun(writeCtx, pr, func(cur *v1.PipelineRun) {
+		markRunning(cur, progress(obs.tasks, len(order)), c.opts.Now())
+		cur.Status.PipelineSpec = run.Pipeline
 	}); err != nil {
 		log.Error("mark pipelinerun running; retrying on next poll", "err", err)
 		return
@@ -209,12 +273,13 @@ func (c *Controller) execute(ctx context.Context, pr *v1.PipelineRun) {
 	log.Info("executing", "resumed", len(previous))
 	opts := c.opts
 	opts.Observer, opts.Previous, opts.Env, opts.Logger = obs, previous, clusterEnv{c.client}, log
-	opts.Volumes = clusterEnv{c.client}
+	opts.Volumes, opts.SpecStatus = clusterEnv{c.client}, status
 	out := Execute(ctx, run, opts)
 	if shuttingDown(ctx) {
 		log.Info("runner stopping; run left Running to be resumed")
 		return
 	}
+	finished = true
 	c.writeOutcome(writeCtx, log, pr, out, order)
 }
 
@@ -227,7 +292,7 @@ func (c *Controller) writeOutcome(ctx context.Context, log *slog.Logger, pr *v1.
 	if err := c.settleTaskRuns(ctx, pr, byTask); err != nil {
 		log.Error("settle taskruns", "err", err)
 	}
-	if err := c.updatePipelineRun(ctx, pr, func(st *v1.PipelineRunStatus) { markDone(st, out, order) }); err != nil {
+	if err := c.updatePipelineRun(ctx, pr, func(cur *v1.PipelineRun) { markDone(&cur.Status, out, order) }); err != nil {
 		log.Error("write pipelinerun outcome", "err", err)
 		return
 	}
@@ -289,13 +354,15 @@ func (c *Controller) settleTaskRuns(ctx context.Context, pr *v1.PipelineRun, byT
 	return errors.Join(errs...)
 }
 
-func (c *Controller) updatePipelineRun(ctx context.Context, pr *v1.PipelineRun, mutate func(*v1.PipelineRunStatus)) error {
+// updatePipelineRun changes the status of the stored run; mutate sees the whole current object
+// (its spec.status decides the running reason) and changes its status only.
+func (c *Controller) updatePipelineRun(ctx context.Context, pr *v1.PipelineRun, mutate func(cur *v1.PipelineRun)) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur := &v1.PipelineRun{}
 		if err := c.client.Get(ctx, client.ObjectKeyFromObject(pr), cur); err != nil {
 			return err
 		}
-		mutate(&cur.Status)
+		mutate(cur)
 		return c.client.Status().Update(ctx, cur)
 	})
 }
@@ -337,9 +404,9 @@ func (o *runObserver) TaskUpdate(ctx context.Context, t TaskOutcome) {
 		}
 	}
 	o.tasks[t.PipelineTask] = t
-	err := o.c.updatePipelineRun(ctx, o.pr, func(st *v1.PipelineRunStatus) {
-		markRunning(st, progress(o.tasks, len(o.order)), o.c.opts.Now())
-		st.ChildReferences, st.SkippedTasks = childReferences(o.order, o.tasks)
+	err := o.c.updatePipelineRun(ctx, o.pr, func(cur *v1.PipelineRun) {
+		markRunning(cur, progress(o.tasks, len(o.order)), o.c.opts.Now())
+		cur.Status.ChildReferences, cur.Status.SkippedTasks = childReferences(o.order, o.tasks)
 	})
 	if err != nil {
 		o.log.Error("update pipelinerun progress", "err", err)

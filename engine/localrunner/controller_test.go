@@ -3,72 +3,43 @@ package localrunner
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 )
 
-// apiServer starts a real kube-apiserver with Tekton's CRDs. It needs KUBEBUILDER_ASSETS (a
-// directory with kube-apiserver and etcd, as hack/k8sbin/build.sh makes) and skips otherwise.
-func apiServer(t *testing.T) client.Client {
-	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Skip("KUBEBUILDER_ASSETS not set; build the control plane with hack/k8sbin/build.sh")
-	}
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/tektoncd/pipeline").Output()
-	if err != nil {
-		t.Fatalf("find tekton module: %v", err)
-	}
-	var crds []*apiextensionsv1.CustomResourceDefinition
-	for _, f := range []string{"300-pipelinerun.yaml", "300-taskrun.yaml"} {
-		b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "config", "300-crds", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.Unmarshal(b, crd); err != nil {
-			t.Fatalf("parse %s: %v", f, err)
-		}
-		// No Tekton webhook here; everything is read and written as v1, the storage version.
-		crd.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.NoneConverter}
-		crds = append(crds, crd)
-	}
-	env := &envtest.Environment{CRDs: crds, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start api server: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	cfg.QPS, cfg.Burst = 50, 100
-	scheme, err := Scheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+// cluster is a test's namespace on the package's API server.
+type cluster struct {
+	c  client.Client
+	ns string
+	// logRoot is the log root of the controller started last.
+	logRoot string
 }
 
-func startController(t *testing.T, c client.Client) (stop func()) {
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	c, ns := apiServer.Namespace(t)
+	return &cluster{c: c, ns: ns}
+}
+
+// startController runs a controller for the test's namespace until stop or the test's end.
+func (k *cluster) startController(t *testing.T, options ...ControllerOption) (stop func()) {
 	t.Helper()
 	dir := t.TempDir()
-	ctl := NewController(c, nil, Options{
+	k.logRoot = filepath.Join(dir, "logs")
+	ctl := NewController(k.c, nil, Options{
 		WorkRoot: filepath.Join(dir, "work"), LogRoot: filepath.Join(dir, "logs"),
-		Steps: &HostSteps{AllowHostSteps: true},
-	}, WithPollInterval(100*time.Millisecond))
+		Steps: &HostSteps{AllowHostSteps: true, Supervisor: "/proc/self/exe"},
+	}, append([]ControllerOption{WithNamespace(k.ns), WithPollInterval(100 * time.Millisecond)}, options...)...)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = ctl.Run(ctx) }()
@@ -77,25 +48,25 @@ func startController(t *testing.T, c client.Client) (stop func()) {
 	return stop
 }
 
-func createRun(t *testing.T, c client.Client, doc string) *v1.PipelineRun {
+func (k *cluster) createRun(t *testing.T, doc string) *v1.PipelineRun {
 	t.Helper()
 	pr := &v1.PipelineRun{}
 	if err := yaml.UnmarshalStrict([]byte(doc), pr); err != nil {
 		t.Fatal(err)
 	}
-	pr.Namespace = "default"
-	if err := c.Create(t.Context(), pr); err != nil {
+	pr.Namespace = k.ns
+	if err := k.c.Create(t.Context(), pr); err != nil {
 		t.Fatalf("create pipelinerun: %v", err)
 	}
 	return pr
 }
 
-func waitFor(t *testing.T, c client.Client, pr *v1.PipelineRun, what string, cond func(*v1.PipelineRun) bool) *v1.PipelineRun {
+func (k *cluster) waitFor(t *testing.T, pr *v1.PipelineRun, what string, cond func(*v1.PipelineRun) bool) *v1.PipelineRun {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		cur := &v1.PipelineRun{}
-		if err := c.Get(t.Context(), client.ObjectKeyFromObject(pr), cur); err == nil && cond(cur) {
+		if err := k.c.Get(t.Context(), client.ObjectKeyFromObject(pr), cur); err == nil && cond(cur) {
 			return cur
 		}
 		if time.Now().After(deadline) {
@@ -105,15 +76,52 @@ func waitFor(t *testing.T, c client.Client, pr *v1.PipelineRun, what string, con
 	}
 }
 
-func isDone(pr *v1.PipelineRun) bool { return pr.IsDone() }
-
-func getTaskRun(t *testing.T, c client.Client, name string) *v1.TaskRun {
+func (k *cluster) taskRun(t *testing.T, name string) *v1.TaskRun {
 	t.Helper()
 	tr := &v1.TaskRun{}
-	if err := c.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: name}, tr); err != nil {
+	if err := k.c.Get(t.Context(), client.ObjectKey{Namespace: k.ns, Name: name}, tr); err != nil {
 		t.Fatalf("get taskrun %s: %v", name, err)
 	}
 	return tr
+}
+
+func (k *cluster) setSpecStatus(t *testing.T, pr *v1.PipelineRun, status v1.PipelineRunSpecStatus) {
+	t.Helper()
+	patch := client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"status":"`+string(status)+`"}}`))
+	if err := k.c.Patch(t.Context(), pr.DeepCopy(), patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func isDone(pr *v1.PipelineRun) bool { return pr.IsDone() }
+
+func reasonIs(reason string) func(*v1.PipelineRun) bool {
+	return func(pr *v1.PipelineRun) bool {
+		c := pr.Status.GetCondition(apis.ConditionSucceeded)
+		return c != nil && c.Reason == reason
+	}
+}
+
+func condition(pr *v1.PipelineRun) *apis.Condition {
+	if c := pr.Status.GetCondition(apis.ConditionSucceeded); c != nil {
+		return c
+	}
+	return &apis.Condition{}
+}
+
+func taskRunReason(tr *v1.TaskRun) string {
+	if c := tr.Status.GetCondition(apis.ConditionSucceeded); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
+func skipReasons(pr *v1.PipelineRun) map[string]v1.SkippingReason {
+	out := map[string]v1.SkippingReason{}
+	for _, s := range pr.Status.SkippedTasks {
+		out[s.Name] = s.Reason
+	}
+	return out
 }
 
 const twoTasks = `
@@ -131,102 +139,269 @@ spec:
       taskSpec: {params: [{name: v}], results: [{name: out}], steps: [{name: s, image: alpine, script: "%s"}]}
     finally:
     - name: f
-      taskSpec: {steps: [{name: s, image: alpine, script: "true"}]}
+      taskSpec: {steps: [{name: s, image: alpine, script: "%s"}]}
 `
 
-func fixtureDoc(name, scriptA, scriptB string) string {
+// fixtureDoc fills twoTasks: the run's name, then the scripts of a, b and f (default "true").
+func fixtureDoc(name string, scripts ...string) string {
 	r := strings.NewReplacer("%s", "\x00")
 	doc := r.Replace(twoTasks)
-	for _, v := range []string{name, scriptA, scriptB} {
+	for len(scripts) < 3 {
+		scripts = append(scripts, "true")
+	}
+	for _, v := range append([]string{name}, scripts...) {
 		doc = strings.Replace(doc, "\x00", v, 1)
 	}
 	return doc
 }
 
-func TestControllerAgainstAPIServer(t *testing.T) {
-	c := apiServer(t)
+// waitFile is a script that waits until path exists.
+func waitFile(path string) string { return "while [ ! -e " + path + " ]; do sleep 0.05; done" }
 
-	t.Run("runs annotated pipelinerun and writes tekton status", func(t *testing.T) {
-		startController(t, c)
-		ignored := createRun(t, c, `
+func touch(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestControllerRunsAnnotatedRuns(t *testing.T) {
+	k := newCluster(t)
+	k.startController(t)
+	ignored := k.createRun(t, `
 metadata: {name: tekton-owned}
 spec: {pipelineSpec: {tasks: [{name: a, taskSpec: {steps: [{image: alpine, script: "true"}]}}]}}`)
-		pr := createRun(t, c, fixtureDoc("ok", "printf 42 > $(results.v.path)", "printf got-$(params.v) > $(results.out.path)"))
-		done := waitFor(t, c, pr, "pipelinerun to finish", isDone)
-		cond := done.Status.GetCondition(apis.ConditionSucceeded)
-		if cond.Status != corev1.ConditionTrue || cond.Reason != "Succeeded" {
-			t.Fatalf("condition = %+v", cond)
+	pr := k.createRun(t, fixtureDoc("ok", "printf 42 > $(results.v.path)", "printf got-$(params.v) > $(results.out.path)"))
+	done := k.waitFor(t, pr, "pipelinerun to finish", isDone)
+	if cond := condition(done); cond.Status != corev1.ConditionTrue || cond.Reason != "Succeeded" {
+		t.Fatalf("condition = %+v", cond)
+	}
+	if len(done.Status.ChildReferences) != 3 || done.Status.StartTime == nil || done.Status.CompletionTime == nil {
+		t.Errorf("status = %+v", done.Status)
+	}
+	if len(done.Status.Results) != 1 || done.Status.Results[0].Value.StringVal != "got-42" {
+		t.Errorf("results = %+v", done.Status.Results)
+	}
+	tr := k.taskRun(t, "ok-b")
+	if tr.Labels[labelPipelineRun] != "ok" || tr.Labels[labelPipelineTask] != "b" || !metav1.IsControlledBy(tr, done) {
+		t.Errorf("taskrun metadata = %+v", tr.ObjectMeta)
+	}
+	if taskRunReason(tr) != "Succeeded" || len(tr.Status.Steps) != 1 || tr.Status.Steps[0].Terminated == nil || len(tr.Status.Results) != 1 {
+		t.Errorf("taskrun status = %+v", tr.Status)
+	}
+	cur := &v1.PipelineRun{}
+	if err := k.c.Get(t.Context(), client.ObjectKeyFromObject(ignored), cur); err != nil || cur.Status.GetCondition(apis.ConditionSucceeded) != nil {
+		t.Errorf("a run without the annotation was touched: %+v", cur.Status)
+	}
+	if _, ok := done.Annotations[ResumesAnnotation]; ok {
+		t.Errorf("a run that was never interrupted counts resumes: %v", done.Annotations)
+	}
+}
+
+// TestControllerSpecStatus follows Tekton's spec.status values: Cancelled stops everything,
+// CancelledRunFinally cancels the running tasks and runs finally, StoppedRunFinally lets the
+// running tasks finish and runs finally. Task a runs until the test releases it; finally
+// waits for the test too, so the interim reasons can be seen.
+func TestControllerSpecStatus(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  v1.PipelineRunSpecStatus
+		interim string
+		// What task a ended with, how b was skipped, whether finally ran.
+		wantA       string
+		wantBSkip   v1.SkippingReason
+		wantFinally bool
+	}{
+		{"Cancelled", v1.PipelineRunSpecStatusCancelled, "", "TaskRunCancelled", v1.StoppingSkip, false},
+		{"CancelledRunFinally", v1.PipelineRunSpecStatusCancelledRunFinally, "CancelledRunningFinally", "TaskRunCancelled", v1.StoppingSkip, true},
+		{"StoppedRunFinally", v1.PipelineRunSpecStatusStoppedRunFinally, "StoppedRunningFinally", "Succeeded", v1.GracefullyStoppedSkip, true},
+	}
+	k := newCluster(t)
+	k.startController(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			name := strings.ToLower(tt.name)
+			pr := k.createRun(t, fixtureDoc(name,
+				waitFile(dir+"/release-a")+"; printf 1 > $(results.v.path)", "true",
+				waitFile(dir+"/release-f")+"; touch "+dir+"/finally-ran"))
+			k.waitFor(t, pr, "task a to start", func(p *v1.PipelineRun) bool { return len(p.Status.ChildReferences) > 0 })
+			k.setSpecStatus(t, pr, tt.status)
+			if tt.interim != "" {
+				k.waitFor(t, pr, "the interim reason "+tt.interim, reasonIs(tt.interim))
+			}
+			touch(t, dir+"/release-a")
+			touch(t, dir+"/release-f")
+			done := k.waitFor(t, pr, "the run to end", isDone)
+			if c := condition(done); c.Reason != "Cancelled" || c.Status != corev1.ConditionFalse || !strings.Contains(c.Message, "was cancelled") {
+				t.Errorf("condition = %+v", c)
+			}
+			if r := taskRunReason(k.taskRun(t, name+"-a")); r != tt.wantA {
+				t.Errorf("task a = %s, want %s", r, tt.wantA)
+			}
+			if got := skipReasons(done)["b"]; got != tt.wantBSkip {
+				t.Errorf("task b skipped with %q, want %q (skipped: %+v)", got, tt.wantBSkip, done.Status.SkippedTasks)
+			}
+			_, err := os.Stat(dir + "/finally-ran")
+			if ran := err == nil; ran != tt.wantFinally {
+				t.Errorf("finally ran = %v, want %v", ran, tt.wantFinally)
+			}
+		})
+	}
+
+	t.Run("CancelledRunFinally before the run starts runs finally only", func(t *testing.T) {
+		doc := strings.Replace(fixtureDoc("cancelled-early", "exit 1", "exit 1"), "spec:\n", "spec:\n  status: CancelledRunFinally\n", 1)
+		done := k.waitFor(t, k.createRun(t, doc), "the run to end", isDone)
+		if c := condition(done); c.Reason != "Cancelled" {
+			t.Errorf("condition = %+v", c)
 		}
-		if len(done.Status.ChildReferences) != 3 || done.Status.StartTime == nil || done.Status.CompletionTime == nil {
-			t.Errorf("status = %+v", done.Status)
+		if got := skipReasons(done); got["a"] != v1.GracefullyCancelledSkip || got["b"] != v1.GracefullyCancelledSkip || len(got) != 2 {
+			t.Errorf("skipped = %+v", done.Status.SkippedTasks)
 		}
-		if len(done.Status.Results) != 1 || done.Status.Results[0].Value.StringVal != "got-42" {
-			t.Errorf("results = %+v", done.Status.Results)
-		}
-		tr := getTaskRun(t, c, "ok-b")
-		if tr.Labels[labelPipelineRun] != "ok" || tr.Labels[labelPipelineTask] != "b" || !metav1.IsControlledBy(tr, done) {
-			t.Errorf("taskrun metadata = %+v", tr.ObjectMeta)
-		}
-		if c := tr.Status.GetCondition(apis.ConditionSucceeded); c == nil || c.Reason != "Succeeded" ||
-			len(tr.Status.Steps) != 1 || tr.Status.Steps[0].Terminated == nil || len(tr.Status.Results) != 1 {
-			t.Errorf("taskrun status = %+v", tr.Status)
-		}
-		cur := &v1.PipelineRun{}
-		if err := c.Get(t.Context(), client.ObjectKeyFromObject(ignored), cur); err != nil || cur.Status.GetCondition(apis.ConditionSucceeded) != nil {
-			t.Errorf("a run without the annotation was touched: %+v", cur.Status)
+		if r := taskRunReason(k.taskRun(t, "cancelled-early-f")); r != "Succeeded" {
+			t.Errorf("finally = %s", r)
 		}
 	})
+}
 
-	t.Run("cancel via spec.status", func(t *testing.T) {
-		startController(t, c)
-		pr := createRun(t, c, fixtureDoc("cancel", "sleep 60", "true"))
-		waitFor(t, c, pr, "task a to start", func(p *v1.PipelineRun) bool { return len(p.Status.ChildReferences) > 0 })
-		patch := client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"status":"Cancelled"}}`))
-		if err := c.Patch(t.Context(), pr, patch); err != nil {
-			t.Fatal(err)
-		}
-		done := waitFor(t, c, pr, "pipelinerun to be cancelled", isDone)
-		if r := done.Status.GetCondition(apis.ConditionSucceeded).Reason; r != "Cancelled" {
-			t.Errorf("reason = %s", r)
-		}
-		if r := getTaskRun(t, c, "cancel-a").Status.GetCondition(apis.ConditionSucceeded).Reason; r != "TaskRunCancelled" {
-			t.Errorf("taskrun reason = %s", r)
-		}
-	})
+// markInterrupted leaves pr as a runner that died leaves it: Running, task a Succeeded with
+// result v=7, task b Running.
+func (k *cluster) markInterrupted(t *testing.T, pr *v1.PipelineRun, now time.Time) {
+	t.Helper()
+	ctl := &Controller{client: k.c, opts: Options{}.withDefaults()}
+	if err := ctl.updatePipelineRun(t.Context(), pr, func(cur *v1.PipelineRun) { markRunning(cur, "running", now) }); err != nil {
+		t.Fatal(err)
+	}
+	obs := &runObserver{c: ctl, log: ctl.opts.Logger, pr: pr, pipeline: pr.Name, order: []string{"a", "b", "f"}, tasks: map[string]TaskOutcome{}}
+	obs.TaskUpdate(t.Context(), TaskOutcome{PipelineTask: "a", TaskRunName: pr.Name + "-a", State: TaskSucceeded, Reason: "Succeeded",
+		StartTime: now, CompletionTime: now,
+		Results: []v1.TaskRunResult{{Name: "v", Type: v1.ResultsTypeString, Value: *v1.NewStructuredValues("7")}}})
+	obs.TaskUpdate(t.Context(), TaskOutcome{PipelineTask: "b", TaskRunName: pr.Name + "-b", State: TaskRunning, Reason: "Running", StartTime: now})
+}
 
-	t.Run("resumes after a crash without re-running succeeded tasks", func(t *testing.T) {
-		// The state a SIGKILL leaves behind: the run Running, task a Succeeded, task b Running.
+func TestControllerResumes(t *testing.T) {
+	k := newCluster(t)
+
+	t.Run("after a crash, without re-running succeeded tasks", func(t *testing.T) {
 		// Task a's script fails if it runs again.
-		pr := createRun(t, c, fixtureDoc("resume", "exit 1", "printf again-$(params.v) > $(results.out.path)"))
+		pr := k.createRun(t, fixtureDoc("resume", "exit 1", "printf again-$(params.v) > $(results.out.path)"))
 		now := time.Now()
-		if err := (&Controller{client: c, opts: Options{}.withDefaults()}).updatePipelineRun(t.Context(), pr, func(st *v1.PipelineRunStatus) {
-			markRunning(st, "running", now)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		obs := &runObserver{c: &Controller{client: c, opts: Options{}.withDefaults()}, log: Options{}.withDefaults().Logger,
-			pr: pr, pipeline: "resume", order: []string{"a", "b", "f"}, tasks: map[string]TaskOutcome{}}
-		obs.TaskUpdate(t.Context(), TaskOutcome{PipelineTask: "a", TaskRunName: "resume-a", State: TaskSucceeded, Reason: "Succeeded",
-			StartTime: now, CompletionTime: now,
-			Results: []v1.TaskRunResult{{Name: "v", Type: v1.ResultsTypeString, Value: *v1.NewStructuredValues("7")}}})
-		obs.TaskUpdate(t.Context(), TaskOutcome{PipelineTask: "b", TaskRunName: "resume-b", State: TaskRunning, Reason: "Running", StartTime: now})
-
-		startController(t, c)
-		done := waitFor(t, c, pr, "resumed pipelinerun to finish", isDone)
-		if cond := done.Status.GetCondition(apis.ConditionSucceeded); cond.Reason != "Succeeded" {
+		k.markInterrupted(t, pr, now)
+		k.startController(t)
+		done := k.waitFor(t, pr, "resumed pipelinerun to finish", isDone)
+		if cond := condition(done); cond.Reason != "Succeeded" {
 			t.Fatalf("condition = %+v", cond)
 		}
 		if len(done.Status.Results) != 1 || done.Status.Results[0].Value.StringVal != "again-7" {
 			t.Errorf("results = %+v", done.Status.Results)
 		}
-		if a := getTaskRun(t, c, "resume-a"); len(a.Status.Steps) != 0 {
+		if a := k.taskRun(t, "resume-a"); len(a.Status.Steps) != 0 {
 			t.Errorf("succeeded task a was run again: %+v", a.Status.Steps)
 		}
-		if b := getTaskRun(t, c, "resume-b"); b.Status.GetCondition(apis.ConditionSucceeded).Reason != "Succeeded" {
-			t.Errorf("task b = %+v", b.Status)
+		if r := taskRunReason(k.taskRun(t, "resume-b")); r != "Succeeded" {
+			t.Errorf("task b = %s", r)
 		}
 		if done.Status.StartTime == nil || !done.Status.StartTime.Time.Equal(now.Truncate(time.Second)) {
 			t.Errorf("start time not kept across the restart: %v vs %v", done.Status.StartTime, now)
 		}
+		if n := done.Annotations[ResumesAnnotation]; n != "1" {
+			t.Errorf("resumes = %q, want 1", n)
+		}
 	})
+
+	t.Run("not after too many crashes", func(t *testing.T) {
+		dir := t.TempDir()
+		doc := strings.Replace(fixtureDoc("crashloop", "exit 1", "touch "+dir+"/b-ran"), "annotations: {", "annotations: {slipway.dev/resumes: \"3\", ", 1)
+		pr := k.createRun(t, doc)
+		k.markInterrupted(t, pr, time.Now())
+		k.startController(t)
+		done := k.waitFor(t, pr, "the run to be failed", isDone)
+		c := condition(done)
+		if c.Reason != ReasonResumeLimit || c.Status != corev1.ConditionFalse ||
+			!strings.Contains(c.Message, "died while running it 4 times") || !strings.Contains(c.Message, "tasks [b]") {
+			t.Errorf("condition = %+v", c)
+		}
+		if r := taskRunReason(k.taskRun(t, "crashloop-b")); r != "TaskRunCancelled" {
+			t.Errorf("the interrupted task b = %s, want it cancelled", r)
+		}
+		if _, err := os.Stat(dir + "/b-ran"); err == nil {
+			t.Error("task b ran again")
+		}
+		if n := done.Annotations[ResumesAnnotation]; n != "4" {
+			t.Errorf("resumes = %q, want 4", n)
+		}
+	})
+
+	t.Run("after a clean shutdown, without counting a crash", func(t *testing.T) {
+		dir := t.TempDir()
+		stop := k.startController(t)
+		pr := k.createRun(t, fixtureDoc("shutdown", waitFile(dir+"/release")+"; printf 1 > $(results.v.path)"))
+		k.waitFor(t, pr, "task a to start", func(p *v1.PipelineRun) bool { return len(p.Status.ChildReferences) > 0 })
+		stop()
+		left := k.waitFor(t, pr, "the shutdown to be recorded", func(p *v1.PipelineRun) bool { return p.Annotations[StoppedAnnotation] != "" })
+		if c := condition(left); c.Reason != "Running" {
+			t.Errorf("a run stopped by a shutdown must stay Running: %+v", c)
+		}
+		k.startController(t)
+		k.waitFor(t, pr, "the resume to clear the mark", func(p *v1.PipelineRun) bool { return p.Annotations[StoppedAnnotation] == "" })
+		touch(t, dir+"/release")
+		done := k.waitFor(t, pr, "the run to end", isDone)
+		if c := condition(done); c.Reason != "Succeeded" {
+			t.Errorf("condition = %+v", c)
+		}
+		if n, ok := done.Annotations[ResumesAnnotation]; ok {
+			t.Errorf("a clean shutdown counted as a crash: resumes = %q", n)
+		}
+	})
+}
+
+// TestRunThatKillsItsRunnerIsNotResumedForever runs a pipeline whose step SIGKILLs the runner
+// (a separate process) every time, restarting the runner after each death, as a supervisor of
+// `slipway dev` would. The run must end failed after WithMaxResumes resumes (3 by default).
+func TestRunThatKillsItsRunnerIsNotResumedForever(t *testing.T) {
+	k := newCluster(t)
+	hc := helperConfig{Kubeconfig: writeKubeconfig(t, apiServer.Config(t)), Namespace: k.ns, Dir: t.TempDir()}
+	// Unsupervised, the step's parent is the runner itself.
+	pr := k.createRun(t, fixtureDoc("killer", "kill -KILL $PPID; sleep 60"))
+	deaths := 0
+	for starts := 1; ; starts++ {
+		if starts > 6 {
+			t.Fatalf("the runner was started %d times and the run has not ended", starts-1)
+		}
+		runner := startHelper(t, hc)
+		exited := make(chan error, 1)
+		go func() { exited <- runner.Wait() }()
+		ended := false
+		for deadline := time.Now().Add(60 * time.Second); ; {
+			select {
+			case err := <-exited:
+				if ws, ok := runner.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+					t.Fatalf("runner %d exited without being killed: %v", starts, err)
+				}
+				deaths++
+			case <-time.After(100 * time.Millisecond):
+				cur := &v1.PipelineRun{}
+				if err := k.c.Get(t.Context(), client.ObjectKeyFromObject(pr), cur); err == nil && cur.IsDone() {
+					ended = true
+					_ = runner.Process.Kill()
+					<-exited
+				} else if time.Now().After(deadline) {
+					t.Fatalf("runner %d neither died nor ended the run", starts)
+				} else {
+					continue
+				}
+			}
+			break
+		}
+		if ended {
+			break
+		}
+	}
+	done := k.waitFor(t, pr, "the run to have ended", isDone)
+	if c := condition(done); c.Reason != ReasonResumeLimit || !strings.Contains(c.Message, "4 times") {
+		t.Errorf("condition = %+v", c)
+	}
+	if deaths != 4 || done.Annotations[ResumesAnnotation] != "4" {
+		t.Errorf("the runner died %d times, resumes = %q; want 4 and 4", deaths, done.Annotations[ResumesAnnotation])
+	}
 }

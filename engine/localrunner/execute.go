@@ -22,6 +22,9 @@ var (
 	errFinallyTimeout  = errors.New("pipelinerun finally timeout reached")
 	errTaskTimeout     = errors.New("taskrun timeout reached")
 	errStepTimeout     = errors.New("step timeout reached")
+	// errGracefullyCancelled stops the DAG tasks of a run whose spec.status became
+	// CancelledRunFinally; its finally tasks still run.
+	errGracefullyCancelled = errors.New("pipelinerun gracefully cancelled by spec.status " + v1.PipelineRunSpecStatusCancelledRunFinally)
 )
 
 // defaultPipelineTimeout is Tekton's default-timeout-minutes.
@@ -47,10 +50,16 @@ type executor struct {
 	fatal, fatalMsg string
 	// timeout is the cause of the first timeout that cut tasks short.
 	timeout error
+	// graceful is the graceful end asked for by spec.status (CancelledRunFinally or
+	// StoppedRunFinally): no new DAG tasks start, finally runs. cancelDAG stops the running
+	// DAG tasks for CancelledRunFinally.
+	graceful  v1.PipelineRunSpecStatus
+	cancelDAG context.CancelCauseFunc
 }
 
 // Execute runs run to completion on the host and reports how it ended. It returns when every
-// task it started has ended; cancelling ctx cancels the run (finally tasks do not run).
+// task it started has ended; cancelling ctx cancels the run (finally tasks do not run), and
+// Options.SpecStatus ends it gracefully (finally tasks run).
 func Execute(ctx context.Context, run Run, opts Options) Outcome {
 	opts = opts.withDefaults()
 	pr := run.PipelineRun
@@ -80,7 +89,11 @@ func Execute(ctx context.Context, run Run, opts Options) Outcome {
 	defer e.removeVolumes()
 	pipelineCtx, tasksCtx, cancel := e.deadlines(ctx, start)
 	defer cancel()
-	e.runGraph(tasksCtx, e.spec.Tasks, graph, false)
+	dagCtx, cancelDAG := context.WithCancelCause(tasksCtx)
+	defer cancelDAG(nil)
+	e.cancelDAG = cancelDAG
+	e.interrupt(pr.Spec.Status)
+	e.runGraph(dagCtx, e.spec.Tasks, graph, false)
 	e.noteTimeout(ctx, tasksCtx)
 
 	if len(e.spec.Finally) > 0 {
@@ -100,6 +113,24 @@ func Execute(ctx context.Context, run Run, opts Options) Outcome {
 		}
 	}
 	return e.outcome(ctx, pipelineCtx, out)
+}
+
+// interrupt applies a spec.status to the run. Only the graceful ends matter here, and a
+// graceful cancel overrides a graceful stop; a hard cancel arrives as ctx's cancellation.
+func (e *executor) interrupt(status v1.PipelineRunSpecStatus) {
+	switch status {
+	case v1.PipelineRunSpecStatusCancelledRunFinally:
+		if e.graceful != status {
+			e.log.Info("gracefully cancelling: running tasks are cancelled, finally runs")
+		}
+		e.graceful = status
+		e.cancelDAG(errGracefullyCancelled)
+	case v1.PipelineRunSpecStatusStoppedRunFinally:
+		if e.graceful == "" {
+			e.log.Info("gracefully stopping: running tasks finish, no new ones start, finally runs")
+			e.graceful = status
+		}
+	}
 }
 
 // noteTimeout remembers that a timeout (not a cancellation of the parent) cut phase short.
@@ -217,6 +248,7 @@ func (e *executor) runGraph(ctx context.Context, tasks []v1.PipelineTask, g *dag
 	started := map[string]bool{}
 	finished := make(chan TaskOutcome)
 	running := 0
+	signals := e.opts.SpecStatus
 	for {
 		candidates, err := dag.GetCandidateTasks(g, done...)
 		if err != nil {
@@ -229,7 +261,7 @@ func (e *executor) runGraph(ctx context.Context, tasks []v1.PipelineTask, g *dag
 			if !candidates.Has(pt.Name) || started[pt.Name] {
 				continue
 			}
-			if o, ok := e.opts.Previous[pt.Name]; ok && (o.State == TaskSucceeded || o.State == TaskFailed) {
+			if o, ok := e.opts.Previous[pt.Name]; ok && o.State.Done() && o.State != TaskSkipped {
 				started[pt.Name], progressed = true, true
 				o.Finally = finally
 				e.record(o)
@@ -257,10 +289,19 @@ func (e *executor) runGraph(ctx context.Context, tasks []v1.PipelineTask, g *dag
 		if running == 0 {
 			return
 		}
-		o := <-finished
-		running--
-		e.record(o)
-		done = append(done, o.PipelineTask)
+		select {
+		case o := <-finished:
+			running--
+			e.record(o)
+			done = append(done, o.PipelineTask)
+		case st, ok := <-signals:
+			if !ok {
+				signals = nil
+				continue
+			}
+			// Candidates waiting for a free slot are skipped on the next round.
+			e.interrupt(st)
+		}
 	}
 }
 
@@ -313,12 +354,8 @@ func TaskRunName(pipelineRun, pipelineTask string) string {
 // skip decides, in Tekton's order, whether a candidate task is skipped instead of run.
 func (e *executor) skip(ctx context.Context, pt *v1.PipelineTask, finally bool) (TaskOutcome, bool) {
 	o := TaskOutcome{PipelineTask: pt.Name, Finally: finally, State: TaskSkipped, Reason: "Skipped"}
-	if ctx.Err() != nil {
-		o.SkipReason = skipReasonFor(ctx)
-		return o, true
-	}
-	if !finally && e.stopping {
-		o.SkipReason = v1.StoppingSkip
+	if ctx.Err() != nil || (!finally && (e.stopping || e.graceful != "")) {
+		o.SkipReason = e.interruptedSkip(ctx, finally)
 		return o, true
 	}
 	if !finally && e.parentSkipped(pt) {
@@ -355,7 +392,9 @@ func (e *executor) skip(ctx context.Context, pt *v1.PipelineTask, finally bool) 
 	return o, false
 }
 
-func skipReasonFor(ctx context.Context) v1.SkippingReason {
+// interruptedSkip is why a task is not started once the run is ending: a timeout, a failed
+// DAG task, or a graceful cancel or stop, in Tekton's order.
+func (e *executor) interruptedSkip(ctx context.Context, finally bool) v1.SkippingReason {
 	switch context.Cause(ctx) {
 	case errPipelineTimeout:
 		return v1.PipelineTimedOutSkip
@@ -363,9 +402,16 @@ func skipReasonFor(ctx context.Context) v1.SkippingReason {
 		return v1.TasksTimedOutSkip
 	case errFinallyTimeout:
 		return v1.FinallyTimedOutSkip
-	default:
-		return v1.StoppingSkip
 	}
+	switch {
+	case finally || e.stopping:
+		return v1.StoppingSkip
+	case e.graceful == v1.PipelineRunSpecStatusCancelledRunFinally:
+		return v1.GracefullyCancelledSkip
+	case e.graceful == v1.PipelineRunSpecStatusStoppedRunFinally:
+		return v1.GracefullyStoppedSkip
+	}
+	return v1.StoppingSkip
 }
 
 // parentSkipped follows Tekton: a parent skipped by its own when expressions does not skip

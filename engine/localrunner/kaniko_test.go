@@ -28,18 +28,6 @@ import (
 	"slipway.dev/slipway/engine/sandbox"
 )
 
-func TestMain(m *testing.M) {
-	// Sandboxed steps re-execute the test binary to enter their sandbox.
-	if len(os.Args) > 1 && os.Args[1] == sandbox.ExecCommand {
-		os.Exit(sandbox.Child())
-	}
-	code := m.Run()
-	if builtSlipwayDir != "" {
-		os.RemoveAll(builtSlipwayDir)
-	}
-	os.Exit(code)
-}
-
 // builtSlipwayDir holds a slipway binary built for this test run, if one was.
 var builtSlipwayDir string
 

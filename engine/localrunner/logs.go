@@ -17,9 +17,14 @@ const doneSuffix = ".done"
 const followPoll = 100 * time.Millisecond
 
 // LogPath is where the local runner writes a step's combined stdout and stderr:
-// <root>/<namespace>/<pipelineRun>/<taskRun>/<step>.log.
-func LogPath(root, namespace, pipelineRun, taskRun, step string) string {
-	return filepath.Join(root, namespace, pipelineRun, taskRun, step+".log")
+// <root>/<namespace>/<pipelineRun>/<taskRun>/<step>.log for a TaskRun's first attempt, and
+// <step>.retry-<n>.log for its retry n, so that every attempt keeps its own log.
+func LogPath(root, namespace, pipelineRun, taskRun, step string, attempt int) string {
+	name := step + ".log"
+	if attempt > 0 {
+		name = fmt.Sprintf("%s.retry-%d.log", step, attempt)
+	}
+	return filepath.Join(root, namespace, pipelineRun, taskRun, name)
 }
 
 // withLog opens the log at path afresh (a retry starts a new log), hands it to fn, and marks

@@ -50,8 +50,14 @@ func (e *executor) outcome(ctx, pipelineCtx context.Context, out Outcome) Outcom
 		out.Message = fmt.Sprintf("PipelineRun %q failed to finish within its timeouts: %v", pr.Name, cause)
 	case e.fatal != "":
 		out.Reason, out.Message = e.fatal, e.fatalMsg
-	case failed > 0 || cancelled > 0:
+	case failed > 0:
 		out.Reason = string(v1.PipelineRunReasonFailed)
+	case e.graceful != "":
+		// A graceful cancel or stop ends Cancelled unless a task failed, whatever finally did.
+		out.Reason = string(v1.PipelineRunReasonCancelled)
+		out.Message = fmt.Sprintf("PipelineRun %q was cancelled", pr.Name)
+	case cancelled > 0:
+		out.Reason = string(v1.PipelineRunReasonCancelled)
 	case skipped > 0:
 		out.Reason, out.Succeeded = string(v1.PipelineRunReasonCompleted), true
 	default:

@@ -110,9 +110,15 @@ type Options struct {
 	Env EnvSource
 	// Volumes fills workspaces bound to Secrets and ConfigMaps; optional.
 	Volumes VolumeSource
-	// Previous holds outcomes of tasks finished before a restart; Succeeded and Failed ones are
-	// reused as they are and not run again.
+	// Previous holds outcomes of tasks finished before a restart; finished ones (Succeeded,
+	// Failed, Cancelled) are reused as they are and not run again.
 	Previous map[string]TaskOutcome
+	// SpecStatus, when set, delivers later changes of the PipelineRun's spec.status while the
+	// run executes, for Tekton's graceful ends: CancelledRunFinally cancels the running tasks,
+	// skips the rest and runs finally; StoppedRunFinally starts no new tasks, lets the running
+	// ones finish and runs finally. The spec.status the run starts with counts too. A hard
+	// Cancelled is the cancellation of Execute's context.
+	SpecStatus <-chan v1.PipelineRunSpecStatus
 	// Logger is scoped to the run by Execute; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.

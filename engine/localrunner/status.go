@@ -51,10 +51,12 @@ func TaskRunStatus(o TaskOutcome) v1.TaskRunStatus {
 }
 
 // outcomeFromTaskRun reads back what a TaskRun recorded, for resuming a PipelineRun. It
-// reports false for a TaskRun that did not finish (it will be run again from scratch).
+// reports false for a TaskRun that did not finish (it will be run again from scratch). A
+// cancelled TaskRun finished: a graceful cancel or a timeout stopped it, and resuming must
+// not run it again.
 func outcomeFromTaskRun(tr *v1.TaskRun) (TaskOutcome, bool) {
 	c := tr.Status.GetCondition(apis.ConditionSucceeded)
-	if c == nil || c.Status == corev1.ConditionUnknown || c.Reason == string(v1.TaskRunReasonCancelled) {
+	if c == nil || c.Status == corev1.ConditionUnknown {
 		return TaskOutcome{}, false
 	}
 	o := TaskOutcome{
@@ -62,7 +64,10 @@ func outcomeFromTaskRun(tr *v1.TaskRun) (TaskOutcome, bool) {
 		State: TaskSucceeded, Reason: c.Reason, Message: c.Message,
 		Params: tr.Spec.Params, Spec: tr.Status.TaskSpec, Results: tr.Status.Results,
 	}
-	if c.Status == corev1.ConditionFalse {
+	switch {
+	case c.Status == corev1.ConditionFalse && c.Reason == string(v1.TaskRunReasonCancelled):
+		o.State = TaskCancelled
+	case c.Status == corev1.ConditionFalse:
 		o.State = TaskFailed
 	}
 	if tr.Status.StartTime != nil {
@@ -123,13 +128,30 @@ func childReferences(order []string, tasks map[string]TaskOutcome) ([]v1.ChildSt
 	return refs, skipped
 }
 
-// markRunning sets the Running condition of a PipelineRun status.
-func markRunning(st *v1.PipelineRunStatus, message string, now time.Time) {
+// markRunning sets the condition of a PipelineRun that is still running: Running, or Tekton's
+// CancelledRunningFinally and StoppedRunningFinally while a graceful end runs finally.
+func markRunning(pr *v1.PipelineRun, message string, now time.Time) {
+	st := &pr.Status
 	if st.StartTime == nil {
 		st.StartTime = metaTime(now)
 	}
+	if message == "" {
+		if c := st.GetCondition(apis.ConditionSucceeded); c != nil {
+			message = c.Message
+		}
+	}
 	st.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionUnknown,
-		Reason: string(v1.PipelineRunReasonRunning), Message: message})
+		Reason: runningReason(pr), Message: message})
+}
+
+func runningReason(pr *v1.PipelineRun) string {
+	switch {
+	case pr.IsGracefullyCancelled():
+		return string(v1.PipelineRunReasonCancelledRunningFinally)
+	case pr.IsGracefullyStopped():
+		return string(v1.PipelineRunReasonStoppedRunningFinally)
+	}
+	return string(v1.PipelineRunReasonRunning)
 }
 
 // markDone writes the final outcome into a PipelineRun status.

@@ -29,7 +29,7 @@ func TestTaskRunStatusShapes(t *testing.T) {
 		{"succeeded", TaskSucceeded, "Succeeded", corev1.ConditionTrue, true},
 		{"failed", TaskFailed, "Failed", corev1.ConditionFalse, true},
 		{"timeout", TaskTimedOut, "TaskRunTimeout", corev1.ConditionFalse, true},
-		{"cancelled", TaskCancelled, "TaskRunCancelled", corev1.ConditionFalse, false},
+		{"cancelled", TaskCancelled, "TaskRunCancelled", corev1.ConditionFalse, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,15 +63,16 @@ func TestTaskRunStatusShapes(t *testing.T) {
 }
 
 func TestMarkDone(t *testing.T) {
-	var st v1.PipelineRunStatus
+	var pr v1.PipelineRun
+	st := &pr.Status
 	now := time.Now()
-	markRunning(&st, "Tasks Completed: 0", now)
+	markRunning(&pr, "Tasks Completed: 0", now)
 	out := Outcome{Reason: "Completed", Succeeded: true, StartTime: now.Add(time.Hour), CompletionTime: now,
 		Tasks: []TaskOutcome{
 			{PipelineTask: "a", TaskRunName: "r-a", State: TaskSucceeded},
 			{PipelineTask: "b", State: TaskSkipped, SkipReason: v1.WhenExpressionsSkip},
 		}}
-	markDone(&st, out, []string{"a", "b"})
+	markDone(st, out, []string{"a", "b"})
 	c := st.GetCondition(apis.ConditionSucceeded)
 	if c.Status != corev1.ConditionTrue || c.Reason != "Completed" {
 		t.Errorf("condition = %+v", c)
@@ -117,9 +118,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 
 func TestFollowTailsUntilDone(t *testing.T) {
 	root := t.TempDir()
-	path := LogPath(root, "ns", "pr", "pr-build", "compile")
+	path := LogPath(root, "ns", "pr", "pr-build", "compile", 0)
 	if want := filepath.Join(root, "ns", "pr", "pr-build", "compile.log"); path != want {
 		t.Fatalf("LogPath = %s", path)
+	}
+	if got, want := LogPath(root, "ns", "pr", "pr-build", "compile", 2), filepath.Join(root, "ns", "pr", "pr-build", "compile.retry-2.log"); got != want {
+		t.Fatalf("LogPath of retry 2 = %s, want %s", got, want)
 	}
 	var got syncBuffer
 	errc := make(chan error, 1)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -65,6 +66,12 @@ type HostSteps struct {
 	Path string
 	// KillGrace is how long a step's process group gets between SIGTERM and SIGKILL (default 2s).
 	KillGrace time.Duration
+	// Supervisor is a binary that serves sandbox.ExecCommand (the slipway binary, or a test
+	// binary whose TestMain calls sandbox.Child). When set, each host step runs under it (see
+	// sandbox.Supervised), and if the runner dies, even by SIGKILL, every process of the
+	// step's process group dies with it. Without it only the step's own process does, and
+	// processes it started may outlive the runner.
+	Supervisor string
 	// Sandboxes maps an image (tag and digest are ignored) to a binary that runs in a fresh
 	// sandbox root per step, as an unprivileged host uid range (see SandboxImage). Such steps
 	// need a runner that is real root and a binary that serves sandbox.ExecCommand.
@@ -120,7 +127,7 @@ func (h *HostSteps) lookup(image string) (string, bool) {
 func (h *HostSteps) argv(s StepExec) (argv []string, binDir string, err error) {
 	bin, known := h.lookup(s.Image)
 	if !known && !h.AllowHostSteps {
-		return nil, "", fmt.Errorf("%w: step %q uses image %q, which has no local binary; map the image in the local runner's image table, or allow host steps (HostSteps.AllowHostSteps, `--allow-host-steps`) to run its script with /bin/sh on this machine",
+		return nil, "", fmt.Errorf("%w: step %q uses image %q, which has no local binary; map the image in the local runner's image table, or allow host steps (`slipway dev --allow-host-steps`, HostSteps.AllowHostSteps) to run its script with /bin/sh on this machine",
 			ErrUnknownImage, s.Name, s.Image)
 	}
 	if bin != "" {
@@ -183,16 +190,26 @@ func (h *HostSteps) RunStep(ctx context.Context, s StepExec) (int, error) {
 	if grace == 0 {
 		grace = 2 * time.Second
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var cmd *exec.Cmd
+	if h.Supervisor != "" {
+		cmd = sandbox.Supervised(ctx, h.Supervisor, argv)
+	} else {
+		cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	}
 	cmd.Dir = s.Dir
 	// A clean environment: build steps must not inherit the runner's credentials. Later
 	// entries win, so a step may set its own HOME or PATH.
 	cmd.Env = append([]string{"PATH=" + path, "HOME=" + s.Home}, s.Env...)
 	cmd.Stdout, cmd.Stderr = s.Log, s.Log
 	cmd.Stdin = nil
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Cancelling or timing out ends the whole process group: SIGTERM, then SIGKILL after grace.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = grace
+	// Pdeathsig fires when the thread that started the process ends; this goroutine keeps the
+	// thread to itself until the step has been waited for, so it fires only when the runner dies.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		return 1, fmt.Errorf("start step %q: %w", s.Name, err)
 	}

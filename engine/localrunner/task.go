@@ -80,7 +80,7 @@ func (t *taskRun) attempt(ctx context.Context, name string, params v1.Params, at
 		defer cancel()
 	}
 	var failure string
-	o.Steps, failure = t.runSteps(runCtx, name, spec, dirs)
+	o.Steps, failure = t.runSteps(runCtx, name, attempt, spec, dirs)
 	results, rerr := readResults(spec.Results, dirs.results)
 	o.Results = results
 	o.CompletionTime = e.opts.Now()
@@ -211,13 +211,13 @@ func (t *taskRun) bindWorkspaces(ts *v1.TaskSpec, r replacements) ([]string, err
 
 // runSteps runs the steps in order; after a failing step the rest are skipped. It returns the
 // step outcomes and, if a step failed, Tekton's failure message.
-func (t *taskRun) runSteps(ctx context.Context, name string, ts *v1.TaskSpec, d taskDirs) ([]StepOutcome, string) {
+func (t *taskRun) runSteps(ctx context.Context, name string, attempt int, ts *v1.TaskSpec, d taskDirs) ([]StepOutcome, string) {
 	e, pr := t.e, t.e.run.PipelineRun
 	var out []StepOutcome
 	failure := ""
 	for i := range ts.Steps {
 		step := &ts.Steps[i]
-		so := StepOutcome{Name: step.Name, LogPath: LogPath(e.opts.LogRoot, pr.Namespace, pr.Name, name, step.Name)}
+		so := StepOutcome{Name: step.Name, LogPath: LogPath(e.opts.LogRoot, pr.Namespace, pr.Name, name, step.Name, attempt)}
 		if failure != "" || ctx.Err() != nil {
 			so.Reason, so.ExitCode = stepSkipped, 1
 			if ctx.Err() != nil {

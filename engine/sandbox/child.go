@@ -22,6 +22,9 @@ var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 // command, reaping every process that ends up orphaned in the sandbox. It returns the exit code
 // the process should exit with; errors before the command starts are reported to Run.
 func Child() int {
+	if len(os.Args) > 2 && os.Args[2] == superviseMode {
+		return supervise(os.Args[3:])
+	}
 	specFile, errFile := os.NewFile(specFD, "spec"), os.NewFile(errFD, "errors")
 	// The executable stays mapped; its descriptor must not reach the command.
 	_ = syscall.Close(exeFD)
@@ -224,5 +227,5 @@ func lookPath(name string, env []string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("command %q not found in the sandbox's PATH %q", name, path)
+	return "", fmt.Errorf("command %q not found in PATH %q", name, path)
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -295,6 +296,10 @@ func closeAll(files []*os.File) {
 
 // start re-executes the binary in new namespaces, hands it the spec and waits for it.
 func (c *Config) start(ctx context.Context, files []*os.File, sp spec) (int, error) {
+	// The child's Pdeathsig fires when the thread that started it ends, not the process: this
+	// goroutine keeps that thread to itself until the child has been waited for.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	exe := c.Executable
 	if exe == "" {
 		exe = "/proc/self/exe"
