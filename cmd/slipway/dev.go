@@ -22,6 +22,7 @@ func newDevCmd() *cobra.Command {
 		webhookPort              int
 		syncInterval             time.Duration
 		tools, trivyDB, builder  string
+		allowHostSteps           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -40,7 +41,11 @@ supply-chain tools pipeline steps run (the Kaniko executor, the CNB lifecycle, t
 Scans read the vulnerability database mirror given with --trivy-db (a Trivy DB directory, or
 oci://REPOSITORY[:TAG]); without one, scans fail and say so. Images are signed with a key pair
 made on the first start (Secret slipway-signing-key), and the syncer applies only images signed
-with it.`,
+with it.
+
+A pipeline step whose image the local runner has no local binary or sandbox for fails and says
+so. --allow-host-steps runs such steps' scripts with /bin/sh (or their commands) directly on this
+machine, as the user running slipway dev: only for pipelines you trust.`,
 		Example: `  slipway dev --dir /tmp/slipway
   KUBECONFIG=/tmp/slipway/cluster/kubeconfig kubectl get applications`,
 		Args: cobra.NoArgs,
@@ -77,6 +82,9 @@ with it.`,
 				}
 				builder = abs
 			}
+			if allowHostSteps {
+				fmt.Fprintln(cmd.ErrOrStderr(), hostStepsWarning)
+			}
 			bin, err := localkube.BinDir()
 			if err != nil {
 				return err
@@ -103,7 +111,7 @@ with it.`,
 			env, err := devenv.Start(cmd.Context(), devenv.Options{
 				Dir: abs, K8sBinDir: bin, SlipwayBinary: self, Namespace: namespace,
 				Ports: devenv.Ports{Webhooks: webhookPort}, SyncInterval: syncInterval, Logger: logger,
-				Tools: tools, TrivyDB: trivyDB, Builder: builder,
+				Tools: tools, TrivyDB: trivyDB, Builder: builder, AllowHostSteps: allowHostSteps,
 				Progress: func(stage string, d time.Duration) { fmt.Fprintf(out, "  %-26s %6.1fs\n", stage, d.Seconds()) },
 			})
 			if err != nil {
@@ -135,8 +143,14 @@ with it.`,
 	cmd.Flags().StringVar(&tools, "tools", os.Getenv("SLIPWAY_SCTOOLS"), "directory of the supply-chain tools (Kaniko executor, lifecycle, trivy)")
 	cmd.Flags().StringVar(&builder, "builder", "", "buildpacks builder directory for Applications that name none")
 	cmd.Flags().StringVar(&trivyDB, "trivy-db", os.Getenv("SLIPWAY_TRIVY_DB"), "vulnerability database mirror: a Trivy DB directory or oci://REPOSITORY[:TAG]")
+	cmd.Flags().BoolVar(&allowHostSteps, "allow-host-steps", false, "run steps whose image has no local mapping directly on this machine (unsafe: only for trusted pipelines)")
 	return cmd
 }
+
+// hostStepsWarning is printed when slipway dev starts with --allow-host-steps.
+const hostStepsWarning = `WARNING: --allow-host-steps is on. Pipeline steps whose image has no local mapping run their
+WARNING: scripts and commands directly on this machine, as this user, with this user's files,
+WARNING: network and credentials; nothing isolates them. Use it only for pipelines you trust.`
 
 func printEndpoints(w io.Writer, dir string, env *devenv.Env) {
 	fmt.Fprintf(w, `slipway dev: ready

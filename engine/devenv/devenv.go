@@ -80,6 +80,9 @@ type Options struct {
 	// Builder is the buildpacks builder (a directory laid out like a builder's /cnb) for
 	// Applications that name none.
 	Builder string
+	// AllowHostSteps lets the local runner run steps whose image it has no local binary or
+	// sandbox for directly on the host (localrunner.HostSteps.AllowHostSteps).
+	AllowHostSteps bool
 }
 
 // Env is a running dev environment.
