@@ -185,6 +185,8 @@ func TestSSHKeyRefusedAtNew(t *testing.T) {
 			opts: []Option{WithSSHKey(SSHKey{PrivateKey: newSSHKeyPair(t, "").pem, KnownHostsFile: "/nonexistent/known_hosts"})}},
 		{name: "password for ssh", url: url, naming: "HTTP(S) only",
 			opts: []Option{WithBasicAuth("git", "hunter2")}},
+		{name: "CA bundle without a certificate", url: "https://git.example.com/config.git", naming: "holds no PEM certificate",
+			opts: []Option{WithCABundle([]byte("hunter2"))}},
 		{name: "ssh key for https", url: "https://git.example.com/config.git", naming: "ssh:// remotes only",
 			opts: []Option{WithSSHKey(SSHKey{PrivateKey: newSSHKeyPair(t, "").pem, KnownHostsFile: knownHosts})}},
 	} {

@@ -9,6 +9,7 @@ package configrepo
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -158,6 +159,9 @@ func New(remoteURL, dir string, author Author, opts ...Option) (*Writer, error) 
 	}
 	if err := w.checkTransport(ep); err != nil {
 		return nil, fmt.Errorf("config repo writer: %w", err)
+	}
+	if w.caBundle != nil && !x509.NewCertPool().AppendCertsFromPEM(w.caBundle) {
+		return nil, fmt.Errorf("config repo writer: the CA bundle holds no PEM certificate")
 	}
 	if w.signingKey != nil {
 		if w.sign, err = newSigner(w.signingKey, w.signingPassphrase, w.now); err != nil {
