@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -127,12 +128,20 @@ func newRelease(app *v1alpha1.Application, pr *tektonv1.PipelineRun, sha, image 
 		Spec: v1alpha1.ReleaseSpec{
 			Application: app.Name,
 			SourceSHA:   sha,
-			Ref:         "refs/heads/" + app.TrackedBranch(),
+			Ref:         runRef(app, pr),
 			Image:       image,
 			Delivery:    pr.Labels[v1alpha1.LabelDelivery],
 			PipelineRun: pr.Name,
 		},
 	}
+}
+
+// runRef is the ref a deploy run built: a tag for a tag push, the tracked branch otherwise.
+func runRef(app *v1alpha1.Application, pr *tektonv1.PipelineRun) string {
+	if ref := pr.Annotations[v1alpha1.AnnotationRef]; strings.HasPrefix(ref, "refs/tags/") {
+		return ref
+	}
+	return "refs/heads/" + app.TrackedBranch()
 }
 
 // create makes rel, owned by app; an existing Release of the same name is the one an earlier

@@ -109,6 +109,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	switch d.Spec.Event {
 	case "push", "branch-create":
 		out, err = r.push(ctx, &d)
+	case "tag":
+		out, err = r.tag(ctx, &d)
 	case "pr-opened", "pr-updated", "pr-reopened", "pr-closed", "pr-merged":
 		out, err = r.pullRequest(ctx, &d)
 	case "pr-comment":
@@ -148,8 +150,21 @@ func (r *Reconciler) push(ctx context.Context, d *v1alpha1.Delivery) (*outcome, 
 		return out.ignore(v1alpha1.ReasonNoApplication, fmt.Sprintf("no Application in namespace %s tracks %s branch %s",
 			d.Namespace, d.Spec.RepoURL, strings.TrimPrefix(d.Spec.Ref, "refs/heads/"))), nil
 	}
+	return r.deployApps(ctx, d, apps, out)
+}
+
+// deployApps starts, for a push of a branch or a tag, one deploy run per Application of apps,
+// cancelling the runs it supersedes, or records why an Application gets none (an invalid spec,
+// a newer push of the ref that already ran, a ref that did not move whose commit is built).
+func (r *Reconciler) deployApps(ctx context.Context, d *v1alpha1.Delivery, apps []v1alpha1.Application, out *outcome) (*outcome, error) {
 	for i := range apps {
 		app := &apps[i]
+		if skip, err := r.skipUnmoved(ctx, d, app, out); skip || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		pr, err := DeployRun(ctx, d, app, r.Config)
 		if err != nil {
 			// A spec Tekton rejects will not get better by retrying: record why and go on
@@ -163,7 +178,7 @@ func (r *Reconciler) push(ctx context.Context, d *v1alpha1.Delivery) (*outcome, 
 			return nil, err
 		}
 		if newer != "" {
-			out.add(app.Name, FlowDeploy, "", v1alpha1.ReasonSuperseded, "a newer push of the branch already has run "+newer+"; this older delivery starts nothing")
+			out.add(app.Name, FlowDeploy, "", v1alpha1.ReasonSuperseded, "a newer push of "+d.Spec.Ref+" already has run "+newer+"; this older delivery starts nothing")
 			continue
 		}
 		if err := r.createRun(ctx, app, pr); err != nil {

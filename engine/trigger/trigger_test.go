@@ -435,9 +435,9 @@ func TestReconcileNothingToDo(t *testing.T) {
 			wantReason: v1alpha1.ReasonIgnored,
 		},
 		{
-			name:       "tag",
+			name:       "tag no Application deploys",
 			mutate:     func(d *v1alpha1.Delivery) { d.Spec.Event, d.Spec.Ref = "tag", "refs/tags/release" },
-			wantReason: v1alpha1.ReasonIgnored,
+			wantReason: v1alpha1.ReasonNoApplication,
 		},
 		{
 			name:       "push to a tag ref",
