@@ -24,7 +24,8 @@ func newBuildpacksBuildStep() *cobra.Command {
 		Long: "Build an app with Cloud Native Buildpacks: the lifecycle's creator runs in a fresh sandboxed root\n" +
 			"made from the builder, as the builder's user (uid 1000 by default) inside. Arguments NAME=VALUE are the buildpacks' build-time\n" +
 			"environment. The lifecycle and launcher binaries come from --lifecycle-dir, $SLIPWAY_SCTOOLS, or\n" +
-			"the directory of `lifecycle` in PATH. CNB_REGISTRY_AUTH, if set, passes registry credentials.",
+			"the directory of `lifecycle` in PATH. CNB_REGISTRY_AUTH, if set, passes registry credentials; otherwise\n" +
+			"those of $DOCKER_CONFIG/config.json for the image, run image and cache image registries are passed.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if o.Insecure, err = strconv.ParseBool(insecure); err != nil {
@@ -49,6 +50,12 @@ func newBuildpacksBuildStep() *cobra.Command {
 				}
 			}
 			o.RegistryAuth = os.Getenv("CNB_REGISTRY_AUTH")
+			if o.RegistryAuth == "" {
+				// The task's registry-credentials workspace arrives as DOCKER_CONFIG.
+				if o.RegistryAuth, err = cnb.RegistryAuth(cmd.Context(), o.Image, o.RunImage, o.CacheImage); err != nil {
+					return err
+				}
+			}
 			o.Log = cmd.OutOrStdout()
 			res, err := cnb.Build(cmd.Context(), cnb.NamespaceSandbox{}, o)
 			if err != nil {
