@@ -4,7 +4,9 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -17,6 +19,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
+
+	"slipway.dev/slipway/engine/configrepo"
 )
 
 // Environment variables every component reads.
@@ -37,6 +41,7 @@ const (
 	EnvConfigRepoURL             = "SLIPWAY_CONFIG_REPO_URL"
 	EnvConfigRepoBranch          = "SLIPWAY_CONFIG_REPO_BRANCH"
 	EnvConfigRepoCredentials     = "SLIPWAY_CONFIG_REPO_CREDENTIALS"
+	EnvConfigRepoSigningKey      = "SLIPWAY_CONFIG_REPO_SIGNING_KEY"
 
 	EnvWebhookAddr    = "SLIPWAY_WEBHOOK_ADDR"
 	EnvWebhookSecrets = "SLIPWAY_WEBHOOK_SECRETS"
@@ -66,18 +71,46 @@ type Common struct {
 	Logger *slog.Logger
 }
 
-// ConfigRepo says where rendered manifests are committed and read from.
+// ConfigRepo says where rendered manifests are committed and read from, and how to log in.
 type ConfigRepo struct {
 	URL    string
 	Branch string
 	// Username and Password authenticate over HTTPS; both empty means anonymous.
 	Username, Password string
+	// SSHIdentity is the private key that logs in over ssh://, decrypted with SSHPassphrase
+	// when it is encrypted; KnownHostsFile must list the server's host key.
+	SSHIdentity, SSHPassphrase []byte
+	KnownHostsFile             string
+	// CABundle holds PEM CA certificates trusted for an https:// remote besides the system's.
+	CABundle []byte
+	// SigningKey, an ASCII-armored OpenPGP private key decrypted with SigningPassphrase when it
+	// is encrypted, signs every commit; nil leaves commits unsigned. Only the controller commits.
+	SigningKey, SigningPassphrase []byte
 	// CacheDir holds the writer's object cache.
 	CacheDir string
 }
 
-// String never shows the password.
+// String never shows a secret.
 func (c ConfigRepo) String() string { return c.URL + "#" + c.Branch }
+
+// writerOptions are the config-repo writer's credentials, trusted CAs and signing key.
+func (c ConfigRepo) writerOptions() []configrepo.Option {
+	var opts []configrepo.Option
+	if c.Username != "" {
+		opts = append(opts, configrepo.WithBasicAuth(c.Username, c.Password))
+	}
+	if c.SSHIdentity != nil {
+		opts = append(opts, configrepo.WithSSHKey(configrepo.SSHKey{
+			PrivateKey: c.SSHIdentity, Passphrase: c.SSHPassphrase, KnownHostsFile: c.KnownHostsFile}))
+	}
+	if c.CABundle != nil {
+		opts = append(opts, configrepo.WithCABundle(c.CABundle))
+	}
+	if c.SigningKey != nil {
+		opts = append(opts, configrepo.WithSigningKey(c.SigningKey, c.SigningPassphrase))
+	}
+	return opts
+}
 
 // ControllerConfig configures RunController.
 type ControllerConfig struct {
@@ -190,6 +223,7 @@ func LoadController(env Getenv) (ControllerConfig, error) {
 	checkSecretName(&p, EnvRegistryCredentialsSecret, c.RegistryCredentialsSecret, false)
 	checkSecretName(&p, EnvSigningKeySecret, c.SigningKeySecret, true)
 	c.ConfigRepo = loadConfigRepo(env, &p)
+	loadConfigRepoSigningKey(env, &p, &c.ConfigRepo)
 	return c, p.err("controller")
 }
 
@@ -255,47 +289,161 @@ func LoadSyncer(env Getenv) (SyncerConfig, error) {
 	return c, p.err("syncer")
 }
 
+// The files of the Secret mounted at SLIPWAY_CONFIG_REPO_CREDENTIALS
+// (configRepo.credentialsSecret) and of the one at SLIPWAY_CONFIG_REPO_SIGNING_KEY
+// (configRepo.signingKeySecret).
+const (
+	credUsername   = "username"
+	credPassword   = "password"
+	credIdentity   = "identity"
+	credKnownHosts = "known_hosts"
+	credPassphrase = "passphrase" // of the identity, or of the signing key
+	credCABundle   = "ca.crt"
+	signingKeyFile = "signing.key"
+)
+
 func loadConfigRepo(env Getenv, p *problems) ConfigRepo {
+	before := len(*p)
 	c := ConfigRepo{
 		URL:      strings.TrimSpace(env(EnvConfigRepoURL)),
 		Branch:   orDefault(env(EnvConfigRepoBranch), "main"),
 		CacheDir: filepath.Join(orDefault(env(EnvCacheDir), filepath.Join(os.TempDir(), "slipway")), "configrepo"),
 	}
-	if c.URL == "" {
-		p.add(EnvConfigRepoURL, "not set; set it to the config repository's https:// URL")
-	} else if u, err := url.Parse(c.URL); err != nil || u.Host == "" {
-		p.add(EnvConfigRepoURL, "%q is not a URL; want https://host/path.git", redactURL(c.URL))
-	} else {
-		switch {
-		case u.Scheme == "ssh":
-			p.add(EnvConfigRepoURL, "ssh:// is not supported by the config-repo writer yet; use an https:// URL with a username and password (or token)")
-		case u.User != nil:
-			p.add(EnvConfigRepoURL, "must not hold credentials; put them in the Secret mounted at %s", EnvConfigRepoCredentials)
-		case u.Scheme != "https" && u.Scheme != "http":
-			p.add(EnvConfigRepoURL, "scheme %q: want https://", u.Scheme)
-		}
-	}
+	scheme := checkConfigRepoURL(p, c.URL)
 	if strings.ContainsAny(c.Branch, " ~^:?*[\\") || strings.Contains(c.Branch, "..") {
 		p.add(EnvConfigRepoBranch, "%q is not a branch name", c.Branch)
 	}
 	dir := strings.TrimSpace(env(EnvConfigRepoCredentials))
-	if dir == "" {
-		return c // anonymous
-	}
-	user, uerr := os.ReadFile(filepath.Join(dir, "username"))
-	pass, perr := os.ReadFile(filepath.Join(dir, "password"))
 	switch {
-	case uerr == nil && perr == nil:
-		c.Username, c.Password = strings.TrimSpace(string(user)), strings.TrimSpace(string(pass))
-		if c.Username == "" || c.Password == "" {
-			p.add(EnvConfigRepoCredentials, "%s: username or password is empty", dir)
-		}
-	case fileExists(filepath.Join(dir, "identity")):
-		p.add(EnvConfigRepoCredentials, "%s holds an SSH identity, which the config-repo writer does not support yet; use username and password over https", dir)
-	default:
-		p.add(EnvConfigRepoCredentials, "%s: want the files username and password (the keys of configRepo.credentialsSecret)", dir)
+	case dir == "" && scheme == "ssh":
+		p.add(EnvConfigRepoCredentials, "not set; an ssh:// config repo needs a Secret with %s and %s", credIdentity, credKnownHosts)
+	case dir != "":
+		c.loadCredentials(p, dir, scheme)
+	}
+	if len(*p) == before {
+		// Read and decrypt the keys now, so that a bad one stops the start naming its variable.
+		checkWriter(p, EnvConfigRepoCredentials, c)
 	}
 	return c
+}
+
+// checkConfigRepoURL reports a URL the writer cannot use and returns its scheme.
+func checkConfigRepoURL(p *problems, raw string) string {
+	if raw == "" {
+		p.add(EnvConfigRepoURL, "not set; set it to the config repository's https:// or ssh:// URL")
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		p.add(EnvConfigRepoURL, "%q is not a URL; want https://host/path.git or ssh://git@host/path.git "+
+			"(write an scp-like git@host:path as ssh://git@host/path)", redactURL(raw))
+		return ""
+	}
+	switch u.Scheme {
+	case "https", "http":
+		if u.User != nil {
+			p.add(EnvConfigRepoURL, "must not hold credentials; put them in the Secret mounted at %s", EnvConfigRepoCredentials)
+		}
+	case "ssh":
+		// The login name (ssh://git@host/...) is no secret; a password would be.
+		if _, ok := u.User.Password(); ok {
+			p.add(EnvConfigRepoURL, "must not hold a password; put the SSH identity in the Secret mounted at %s", EnvConfigRepoCredentials)
+		}
+	default:
+		p.add(EnvConfigRepoURL, "scheme %q: want https:// or ssh://", u.Scheme)
+		return ""
+	}
+	return u.Scheme
+}
+
+// loadCredentials reads the credentials Secret mounted at dir: username and password (HTTPS),
+// or identity, known_hosts and an optional passphrase (SSH); and an optional ca.crt (HTTPS).
+func (c *ConfigRepo) loadCredentials(p *problems, dir, scheme string) {
+	read := func(name string) ([]byte, bool) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			p.add(EnvConfigRepoCredentials, "read %s: %v", name, err)
+		}
+		return b, err == nil
+	}
+	user, hasUser := read(credUsername)
+	pass, hasPass := read(credPassword)
+	identity, hasIdentity := read(credIdentity)
+	ca, hasCA := read(credCABundle)
+	switch {
+	case (hasUser || hasPass) && hasIdentity:
+		p.add(EnvConfigRepoCredentials, "%s holds both %s/%s and %s; keep the pair for https:// or the identity for ssh://",
+			dir, credUsername, credPassword, credIdentity)
+	case hasUser || hasPass:
+		c.Username, c.Password = strings.TrimSpace(string(user)), strings.TrimSpace(string(pass))
+		switch {
+		case c.Username == "" || c.Password == "":
+			p.add(EnvConfigRepoCredentials, "%s: %s or %s is empty or missing", dir, credUsername, credPassword)
+		case scheme == "ssh":
+			p.add(EnvConfigRepoCredentials, "%s holds a username and password, which log in over https://; "+
+				"the ssh:// URL in %s needs %s and %s", dir, EnvConfigRepoURL, credIdentity, credKnownHosts)
+		}
+	case hasIdentity:
+		c.SSHIdentity = identity
+		if pp, ok := read(credPassphrase); ok {
+			c.SSHPassphrase = []byte(strings.TrimRight(string(pp), "\r\n"))
+		}
+		c.KnownHostsFile = filepath.Join(dir, credKnownHosts)
+		switch {
+		case scheme != "ssh" && scheme != "":
+			p.add(EnvConfigRepoCredentials, "%s holds an SSH %s; set %s to the repository's ssh:// URL, or give %s and %s for https://",
+				dir, credIdentity, EnvConfigRepoURL, credUsername, credPassword)
+		case !fileExists(c.KnownHostsFile):
+			p.add(EnvConfigRepoCredentials, "%s holds an SSH %s but no %s; host key checking is mandatory (ssh-keyscan HOST > %s)",
+				dir, credIdentity, credKnownHosts, credKnownHosts)
+		}
+	case scheme == "ssh":
+		p.add(EnvConfigRepoCredentials, "%s: want the files %s and %s (the keys of configRepo.credentialsSecret) for the ssh:// URL",
+			dir, credIdentity, credKnownHosts)
+	case !hasCA:
+		p.add(EnvConfigRepoCredentials, "%s: want the files %s and %s (https://) or %s and %s (ssh://), the keys of configRepo.credentialsSecret",
+			dir, credUsername, credPassword, credIdentity, credKnownHosts)
+	}
+	switch {
+	case hasCA && scheme == "ssh":
+		p.add(EnvConfigRepoCredentials, "%s holds %s, which applies to https:// only; an ssh:// server is checked against %s",
+			dir, credCABundle, credKnownHosts)
+	case hasCA:
+		c.CABundle = ca // checked with the rest by checkWriter
+	}
+}
+
+// loadConfigRepoSigningKey reads the commit signing key Secret mounted at
+// SLIPWAY_CONFIG_REPO_SIGNING_KEY, if set: signing.key and an optional passphrase.
+func loadConfigRepoSigningKey(env Getenv, p *problems, c *ConfigRepo) {
+	dir := strings.TrimSpace(env(EnvConfigRepoSigningKey))
+	if dir == "" {
+		return // commits are not signed
+	}
+	before := len(*p)
+	key, err := os.ReadFile(filepath.Join(dir, signingKeyFile))
+	if err != nil {
+		p.add(EnvConfigRepoSigningKey, "want the file %s, an ASCII-armored OpenPGP private key (the keys of configRepo.signingKeySecret): %v",
+			signingKeyFile, err)
+		return
+	}
+	c.SigningKey = key
+	if pp, err := os.ReadFile(filepath.Join(dir, credPassphrase)); err == nil {
+		c.SigningPassphrase = []byte(strings.TrimRight(string(pp), "\r\n"))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		p.add(EnvConfigRepoSigningKey, "read %s: %v", credPassphrase, err)
+	}
+	if len(*p) == before {
+		checkWriter(p, EnvConfigRepoSigningKey, *c)
+	}
+}
+
+// checkWriter makes the writer c describes, without any I/O to the remote, and reports why it
+// cannot be made against env. Its errors never hold a secret.
+func checkWriter(p *problems, env string, c ConfigRepo) {
+	if _, err := configrepo.New(c.URL, c.CacheDir, configrepo.Author{Name: "Slipway", Email: "slipway@localhost"}, c.writerOptions()...); err != nil {
+		p.add(env, "%v", err)
+	}
 }
 
 var pinned = regexp.MustCompile(`^[^@\s]+@sha256:[0-9a-f]{64}$`)

@@ -56,7 +56,7 @@ func TestLoadController(t *testing.T) {
 		{name: "registry insecure not a bool", env: good.with(EnvRegistryInsecure, "yes please"), want: []string{EnvRegistryInsecure}},
 		{name: "base image by tag", env: good.with(EnvBaseImage, "busybox:latest"), want: []string{EnvBaseImage}},
 		{name: "bad signing secret name", env: good.with(EnvSigningKeySecret, "Cosign Key"), want: []string{EnvSigningKeySecret}},
-		{name: "ssh config repo", env: good.with(EnvConfigRepoURL, "ssh://git@git.example.com/config.git"), want: []string{EnvConfigRepoURL}},
+		{name: "password for an ssh config repo", env: good.with(EnvConfigRepoURL, "ssh://git@git.example.com/config.git"), want: []string{EnvConfigRepoCredentials}},
 		{name: "password in URL", env: good.with(EnvConfigRepoURL, "https://u:hunter2@git.example.com/c.git"), want: []string{EnvConfigRepoURL}},
 		{name: "not a URL", env: good.with(EnvConfigRepoURL, "config.git"), want: []string{EnvConfigRepoURL}},
 		{name: "ssh credentials", env: good.with(EnvConfigRepoCredentials, sshCreds), want: []string{EnvConfigRepoCredentials}},

@@ -63,12 +63,9 @@ func RunController(ctx context.Context, c ControllerConfig) error {
 	return nil
 }
 
-// newWriter returns the config-repo writer, authenticated when credentials are configured.
+// newWriter returns the config-repo writer with the configured credentials, CAs and signing key.
 func newWriter(c Common, r ConfigRepo) (*configrepo.Writer, error) {
-	opts := []configrepo.Option{configrepo.WithLogger(c.logger().With("component", "configrepo"))}
-	if r.Username != "" {
-		opts = append(opts, configrepo.WithBasicAuth(r.Username, r.Password))
-	}
+	opts := append([]configrepo.Option{configrepo.WithLogger(c.logger().With("component", "configrepo"))}, r.writerOptions()...)
 	w, err := configrepo.New(r.URL, r.CacheDir, configrepo.Author{Name: "Slipway", Email: "slipway@" + c.Namespace + ".svc"}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("config repo writer: %w", err)
