@@ -21,7 +21,9 @@ func newControllerCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "controller",
 		Short: "Run the reconcilers in a cluster (in-cluster entry point)",
-		Long: `Run Slipway's reconcilers: Deliveries become PipelineRuns that Tekton executes, finished runs
+		Long: `Run Slipway's reconcilers: Slipway's Tekton Pipelines and Tasks are installed (steps in
+SLIPWAY_STEP_IMAGE, pinned by digest) in every namespace with Applications, Deliveries become
+PipelineRuns that Tekton executes, finished runs
 become Releases, Releases are rendered and committed to the config repo (SLIPWAY_CONFIG_REPO_*),
 and old runs are cleaned up. SLIPWAY_LEADER_ELECT=true lets one of several replicas work.
 ` + clusterHelp,
@@ -31,6 +33,7 @@ and old runs are cleaned up. SLIPWAY_LEADER_ELECT=true lets one of several repli
 			if err != nil {
 				return err
 			}
+			cfg.Version = version
 			return runInCluster(cmd.Context(), &cfg.Common, func(ctx context.Context) error { return cluster.RunController(ctx, cfg) })
 		},
 	}

@@ -51,6 +51,14 @@ const (
 	EnvSyncInterval     = "SLIPWAY_SYNC_INTERVAL"
 )
 
+// Environment variables of the pipelines the controller installs and runs.
+const (
+	// EnvStepImage is Slipway's own image, pinned by digest, that the catalog's steps run in.
+	EnvStepImage = "SLIPWAY_STEP_IMAGE"
+	// EnvPipelineServiceAccount runs the pipelines' pods (no token mounted, no role bound).
+	EnvPipelineServiceAccount = "SLIPWAY_PIPELINE_SERVICE_ACCOUNT"
+)
+
 // Common is what every component is configured with.
 type Common struct {
 	// Namespace is the component's own namespace: leader-election leases and provider-wide
@@ -124,7 +132,19 @@ type ControllerConfig struct {
 	BaseImage        string
 	SigningKeySecret string
 	ConfigRepo       ConfigRepo
+	// StepImage replaces the catalog's slipway.dev/steps images in what the controller
+	// installs; REPOSITORY@sha256:DIGEST.
+	StepImage string
+	// PipelineServiceAccount runs the pipelines' pods; the controller creates it where missing.
+	PipelineServiceAccount string
+	// Version labels the Tasks and Pipelines the controller installs.
+	Version string
 }
+
+// DefaultPipelineServiceAccount is the pipelines' ServiceAccount when none is configured, the
+// name charts/slipway gives it for a release named slipway. The controller creates it where it
+// is missing, with no role bound.
+const DefaultPipelineServiceAccount = "slipway-pipeline"
 
 // WebhookConfig configures RunWebhook.
 type WebhookConfig struct {
@@ -222,6 +242,17 @@ func LoadController(env Getenv) (ControllerConfig, error) {
 	}
 	checkSecretName(&p, EnvRegistryCredentialsSecret, c.RegistryCredentialsSecret, false)
 	checkSecretName(&p, EnvSigningKeySecret, c.SigningKeySecret, true)
+	c.StepImage = strings.TrimSpace(env(EnvStepImage))
+	switch {
+	case c.StepImage == "":
+		p.add(EnvStepImage, "not set; set it to Slipway's image pinned by digest, REPOSITORY@sha256:<64 hex digits> (the chart passes image.repository@image.digest): the pipelines' steps run in it")
+	case !pinned.MatchString(c.StepImage):
+		p.add(EnvStepImage, "%q is not pinned by digest; want REPOSITORY@sha256:<64 hex digits>, so that every step runs exactly the image it names", c.StepImage)
+	}
+	c.PipelineServiceAccount = orDefault(env(EnvPipelineServiceAccount), DefaultPipelineServiceAccount)
+	if len(validation.IsDNS1123Subdomain(c.PipelineServiceAccount)) > 0 {
+		p.add(EnvPipelineServiceAccount, "%q is not a ServiceAccount name", c.PipelineServiceAccount)
+	}
 	c.ConfigRepo = loadConfigRepo(env, &p)
 	loadConfigRepoSigningKey(env, &p, &c.ConfigRepo)
 	return c, p.err("controller")

@@ -43,6 +43,7 @@ func TestLoadController(t *testing.T) {
 	good := env{
 		EnvNamespace: "slipway-system", EnvRegistry: "registry.example.com/apps", EnvSigningKeySecret: "cosign-key",
 		EnvConfigRepoURL: "https://git.example.com/platform/config.git", EnvConfigRepoCredentials: creds,
+		EnvStepImage: "registry.example.com/slipway/slipway@sha256:" + strings.Repeat("0a", 32),
 	}
 	tests := []struct {
 		name string
@@ -50,7 +51,10 @@ func TestLoadController(t *testing.T) {
 		want []string // variables the error must name; none: no error
 	}{
 		{name: "complete", env: good},
-		{name: "nothing set", env: env{}, want: []string{EnvNamespace, EnvRegistry, EnvSigningKeySecret, EnvConfigRepoURL}},
+		{name: "nothing set", env: env{}, want: []string{EnvNamespace, EnvRegistry, EnvSigningKeySecret, EnvConfigRepoURL, EnvStepImage}},
+		{name: "step image by tag", env: good.with(EnvStepImage, "registry.example.com/slipway/slipway:v0.1.0"), want: []string{EnvStepImage}},
+		{name: "step image digest too short", env: good.with(EnvStepImage, "registry.example.com/slipway@sha256:abc"), want: []string{EnvStepImage}},
+		{name: "bad pipeline service account", env: good.with(EnvPipelineServiceAccount, "Build Bot"), want: []string{EnvPipelineServiceAccount}},
 		{name: "bad namespace", env: good.with(EnvNamespace, "Slipway_System"), want: []string{EnvNamespace}},
 		{name: "registry with scheme", env: good.with(EnvRegistry, "https://registry.example.com"), want: []string{EnvRegistry}},
 		{name: "registry insecure not a bool", env: good.with(EnvRegistryInsecure, "yes please"), want: []string{EnvRegistryInsecure}},
@@ -73,7 +77,8 @@ func TestLoadController(t *testing.T) {
 			c, err := LoadController(tc.env.get)
 			checkProblems(t, err, tc.want, "s3cret-token", "hunter2")
 			if len(tc.want) == 0 && (c.ConfigRepo.Username != "slipway" || c.ConfigRepo.Password != "s3cret-token" ||
-				c.ConfigRepo.Branch != "main" || c.HealthAddr != ":8081" || c.LeaderElect) {
+				c.ConfigRepo.Branch != "main" || c.HealthAddr != ":8081" || c.LeaderElect ||
+				c.StepImage != good[EnvStepImage] || c.PipelineServiceAccount != DefaultPipelineServiceAccount) {
 				t.Errorf("config = %+v", c)
 			}
 		})

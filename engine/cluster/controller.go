@@ -13,15 +13,18 @@ import (
 	"slipway.dev/slipway/engine/inbox"
 	"slipway.dev/slipway/engine/release"
 	"slipway.dev/slipway/engine/retention"
+	"slipway.dev/slipway/engine/tektonexec"
 	"slipway.dev/slipway/engine/trigger"
 )
 
 // ControllerLease is the controller's leader-election lease in its namespace.
 const ControllerLease = "slipway-controller"
 
-// RunController runs the reconcilers until ctx ends: the trigger (Deliveries to PipelineRuns
-// that Tekton executes), release (finished runs to Releases), deploy (Releases to config-repo
-// commits), retention and the webhook-secret policy. With c.LeaderElect only the elected
+// RunController runs the reconcilers until ctx ends: the pipeline installer (Slipway's Tekton
+// Pipelines and Tasks, pinned by digest, in every namespace with Applications), the trigger
+// (Deliveries to PipelineRuns that Tekton executes, through Tekton's clientset), release
+// (finished runs to Releases), deploy (Releases to config-repo commits), retention and the
+// webhook-secret policy. With c.LeaderElect only the elected
 // replica reconciles; every replica answers health probes.
 func RunController(ctx context.Context, c ControllerConfig) error {
 	log := c.logger().With("component", "controller")
@@ -33,15 +36,22 @@ func RunController(ctx context.Context, c ControllerConfig) error {
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
-	if c.RegistryCredentialsSecret != "" {
-		log.Warn("the registry credentials Secret is not yet handed to the push step; pushes use the executor's own credentials",
-			"env", EnvRegistryCredentialsSecret, "secret", c.RegistryCredentialsSecret)
+	installer, err := NewInstaller(mgr.GetClient(), c.StepImage, c.Version, c.PipelineServiceAccount, c.logger().With("component", "pipeline-install"))
+	if err != nil {
+		return fmt.Errorf("controller: %s: %w", EnvStepImage, err)
+	}
+	exec, err := tektonexec.New(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
 	}
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&trigger.Reconciler{Client: mgr.GetClient(), Log: c.logger().With("component", "trigger"), Config: trigger.Config{
-			Registry: c.Registry, InsecureRegistry: c.RegistryInsecure, BaseImage: c.BaseImage,
-			Executor: trigger.ExecutorTekton, SigningKeySecret: c.SigningKeySecret,
-		}},
+		installer,
+		&trigger.Reconciler{Client: mgr.GetClient(), Runs: installingRuns{Executor: exec, installer: installer},
+			Log: c.logger().With("component", "trigger"), Config: trigger.Config{
+				Registry: c.Registry, InsecureRegistry: c.RegistryInsecure, BaseImage: c.BaseImage,
+				Executor: trigger.ExecutorTekton, SigningKeySecret: c.SigningKeySecret,
+				RegistryCredentialsSecret: c.RegistryCredentialsSecret, ServiceAccount: c.PipelineServiceAccount,
+			}},
 		&release.Reconciler{Client: mgr.GetClient(), Log: c.logger().With("component", "release")},
 		// No Notifier: the syncer runs in its own process and notices the new config revision
 		// on the Application (see appstatus.Reporter).
@@ -56,7 +66,8 @@ func RunController(ctx context.Context, c ControllerConfig) error {
 		}
 	}
 	log.Info("starting", "registry", c.Registry, "configRepo", c.ConfigRepo.String(), "leaderElect", c.LeaderElect,
-		"namespaces", c.ApplicationNamespaces)
+		"namespaces", c.ApplicationNamespaces, "stepImage", c.StepImage, "pipelineServiceAccount", c.PipelineServiceAccount,
+		"version", c.Version)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}

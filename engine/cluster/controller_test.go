@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"slipway.dev/slipway/engine/deploy"
 	"slipway.dev/slipway/engine/inbox"
 	"slipway.dev/slipway/engine/release"
+	"slipway.dev/slipway/pipelines"
 	"slipway.dev/slipway/webhooks/event"
 )
 
@@ -32,8 +34,14 @@ func TestControllerDeliveryToConfigCommit(t *testing.T) {
 	cfg := ControllerConfig{
 		Common: commonFor(t, ns), Registry: "registry.example.com/apps", SigningKeySecret: "cosign-key",
 		ConfigRepo: ConfigRepo{URL: repoURL, Branch: "main", CacheDir: t.TempDir()},
+		StepImage:  testStepImage, PipelineServiceAccount: DefaultPipelineServiceAccount, Version: "v0.1.0",
+		RegistryCredentialsSecret: "registry-push",
 	}
 	start(t, cfg.Common, func(ctx context.Context) error { return RunController(ctx, cfg) })
+	// The Application's namespace gets Slipway's pipelines before any push.
+	eventually(t, "pipelines installed for the Application", func() error {
+		return c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: pipelines.Preview}, &tektonv1.Pipeline{})
+	})
 
 	const sha = "199eddf46df50de8d02e99bf1c5fdb4101338224"
 	in := &inbox.Inbox{Writer: c, Reader: c, Namespace: ns}
@@ -64,6 +72,27 @@ func TestControllerDeliveryToConfigCommit(t *testing.T) {
 	}
 	if !hasSecretWorkspace(&pr, "signing-key", "cosign-key") {
 		t.Errorf("run %s does not bind the signing-key workspace to Secret cosign-key: %+v", pr.Name, pr.Spec.Workspaces)
+	}
+	if !hasSecretWorkspace(&pr, "registry-credentials", "registry-push") {
+		t.Errorf("run %s does not bind the registry-credentials workspace to Secret registry-push: %+v", pr.Name, pr.Spec.Workspaces)
+	}
+	// Build steps hold no cluster credentials.
+	if tmpl := pr.Spec.TaskRunTemplate; tmpl.ServiceAccountName != DefaultPipelineServiceAccount || tmpl.PodTemplate == nil ||
+		tmpl.PodTemplate.AutomountServiceAccountToken == nil || *tmpl.PodTemplate.AutomountServiceAccountToken {
+		t.Errorf("run %s taskRunTemplate = %+v, want service account %s and no token", pr.Name, tmpl, DefaultPipelineServiceAccount)
+	}
+	if got := pr.Labels[v1alpha1.LabelRelease]; got != release.Name("hello", sha) {
+		t.Errorf("run %s release label = %q, want %q", pr.Name, got, release.Name("hello", sha))
+	}
+	// The run was submitted into a namespace that has what it names, so Tekton can run it.
+	var deployPipeline tektonv1.Pipeline
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: pr.Spec.PipelineRef.Name}, &deployPipeline); err != nil {
+		t.Fatalf("pipeline %s of run %s: %v", pr.Spec.PipelineRef.Name, pr.Name, err)
+	}
+	for _, pt := range deployPipeline.Spec.Tasks {
+		if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: pt.TaskRef.Name}, &tektonv1.Task{}); err != nil {
+			t.Errorf("task %s of pipeline %s: %v", pt.TaskRef.Name, deployPipeline.Name, err)
+		}
 	}
 
 	// Tekton finishes the run.
@@ -116,6 +145,50 @@ func TestControllerDeliveryToConfigCommit(t *testing.T) {
 	if !pinned {
 		t.Errorf("no committed manifest names %s", image)
 	}
+	checkRepaired(t, c, ns)
+}
+
+// checkRepaired deletes one installed Task and edits another behind the controller's back, and
+// waits for the controller to put both back.
+func checkRepaired(t *testing.T, c client.Client, ns string) {
+	t.Helper()
+	get := func(name string) (*tektonv1.Task, error) {
+		var task tektonv1.Task
+		err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: InstalledTaskName(name)}, &task)
+		return &task, err
+	}
+	gone, err := get("trivy-scan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(t.Context(), gone); err != nil {
+		t.Fatal(err)
+	}
+	edited, err := get("detect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited.Spec.Steps[0].Args = append(edited.Spec.Steps[0].Args, "--strategy=ko")
+	if err := c.Update(t.Context(), edited); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deleted task installed again", func() error {
+		got, err := get("trivy-scan")
+		if err == nil && got.UID == gone.UID {
+			return fmt.Errorf("still the deleted one")
+		}
+		return err
+	})
+	eventually(t, "edited task repaired", func() error {
+		got, err := get("detect")
+		if err != nil {
+			return err
+		}
+		if slices.Contains(got.Spec.Steps[0].Args, "--strategy=ko") {
+			return fmt.Errorf("args still %v", got.Spec.Steps[0].Args)
+		}
+		return nil
+	})
 }
 
 func param(pr *tektonv1.PipelineRun, name string) string {

@@ -40,6 +40,7 @@ import (
 	"slipway.dev/slipway/engine/retention"
 	"slipway.dev/slipway/engine/sign"
 	"slipway.dev/slipway/engine/syncer"
+	"slipway.dev/slipway/engine/tektonexec"
 	"slipway.dev/slipway/engine/trigger"
 	"slipway.dev/slipway/webhooks"
 	"slipway.dev/slipway/webhooks/providers"
@@ -255,8 +256,13 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	}
 	tg.Syncer = sy
 
+	// The local runner executes the runs the trigger submits through Tekton's clientset.
+	runs, err := tektonexec.New(mgrCfg)
+	if err != nil {
+		return nil, fmt.Errorf("devenv: %w", err)
+	}
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&trigger.Reconciler{Client: mgr.GetClient(), Log: o.Logger.With("component", "trigger"), Config: trigger.Config{
+		&trigger.Reconciler{Client: mgr.GetClient(), Runs: runs, Log: o.Logger.With("component", "trigger"), Config: trigger.Config{
 			Registry: e.Registry, InsecureRegistry: true, BaseImage: e.BaseImage, Executor: trigger.ExecutorLocal,
 			SigningKeySecret: SigningKeySecret, TrivyDB: o.TrivyDB, Builder: o.Builder,
 		}},

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -47,12 +48,16 @@ var (
 )
 
 // Name is the Release's name for an Application and source commit: one Release per commit, so
-// a retried or duplicated run finds the Release it already made.
-func Name(app, sha string) string {
-	if len(sha) > 12 {
-		sha = sha[:12]
+// a retried or duplicated run finds the Release it already made (v1alpha1.ReleaseName).
+func Name(app, sha string) string { return v1alpha1.ReleaseName(app, sha) }
+
+// releaseName is the name the trigger gave the run's Release in its LabelRelease before the
+// run started, or, for a run without that label, the name of the commit it built.
+func releaseName(app string, pr *tektonv1.PipelineRun, sha string) string {
+	if n := pr.Labels[v1alpha1.LabelRelease]; n != "" && len(validation.IsDNS1123Subdomain(n)) == 0 {
+		return n
 	}
-	return app + "-" + sha
+	return Name(app, sha)
 }
 
 // Reconcile creates the Release of a successful run, or marks the Application when the run failed.
@@ -117,7 +122,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 func newRelease(app *v1alpha1.Application, pr *tektonv1.PipelineRun, sha, image string) *v1alpha1.Release {
 	return &v1alpha1.Release{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      Name(app.Name, sha),
+			Name:      releaseName(app.Name, pr, sha),
 			Namespace: pr.Namespace,
 			Labels: map[string]string{
 				v1alpha1.LabelApplication: app.Name,

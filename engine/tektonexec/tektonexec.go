@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"knative.dev/pkg/apis"
 )
 
@@ -121,39 +123,57 @@ func (e *Executor) Submit(ctx context.Context, pr *v1.PipelineRun) (*v1.Pipeline
 	return existing, nil
 }
 
-// Cancel asks Tekton to cancel a run. With runFinally the run's finally tasks still run (so
-// that, for example, a commit status is reported), as spec.status CancelledRunFinally asks.
-// Cancelling a finished or already cancelled run changes nothing.
-func (e *Executor) Cancel(ctx context.Context, ns, name string, runFinally bool) error {
-	pr, err := e.client.TektonV1().PipelineRuns(ns).Get(ctx, name, metav1.GetOptions{})
+// Cancel asks Tekton to cancel a run, and sets annotations (why, by whom) in the same write.
+// With runFinally the run's finally tasks still run, as spec.status CancelledRunFinally asks,
+// so that a finally task can report the outcome; a run still pending (queued, never started)
+// ran nothing to report on and is simply Cancelled. Cancelling a finished or already
+// cancelled run changes nothing. The write is conditional on the version read, so a run that
+// finishes meanwhile is read again rather than patched blindly.
+func (e *Executor) Cancel(ctx context.Context, ns, name string, runFinally bool, annotations map[string]string) error {
+	runs := e.client.TektonV1().PipelineRuns(ns)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pr, err := runs.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if OutcomeOf(pr).Done() || pr.IsCancelled() || pr.IsGracefullyCancelled() || pr.IsGracefullyStopped() {
+			return nil
+		}
+		status := v1.PipelineRunSpecStatusCancelled
+		if runFinally && !pr.IsPending() {
+			status = v1.PipelineRunSpecStatusCancelledRunFinally
+		}
+		meta := map[string]any{"resourceVersion": pr.ResourceVersion}
+		if len(annotations) > 0 {
+			meta["annotations"] = annotations // a null here would delete every annotation
+		}
+		patch, err := json.Marshal(map[string]any{"metadata": meta, "spec": map[string]any{"status": status}})
+		if err != nil {
+			return err
+		}
+		_, err = runs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("cancel pipeline run %s/%s: %w", ns, name, err)
-	}
-	if OutcomeOf(pr).Done() || pr.Spec.Status == v1.PipelineRunSpecStatusCancelled || pr.Spec.Status == v1.PipelineRunSpecStatusCancelledRunFinally {
-		return nil
-	}
-	status := v1.PipelineRunSpecStatusCancelled
-	if runFinally {
-		status = v1.PipelineRunSpecStatusCancelledRunFinally
-	}
-	patch, _ := json.Marshal([]map[string]any{{"op": "add", "path": "/spec/status", "value": status}})
-	if _, err := e.client.TektonV1().PipelineRuns(ns).Patch(ctx, name, types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("cancel pipeline run %s/%s: %w", ns, name, err)
 	}
 	return nil
 }
 
 // Start releases a run created with spec.status PipelineRunPending (Slipway queues runs that
-// way when an Application is at its concurrency limit).
-func (e *Executor) Start(ctx context.Context, ns, name string) error {
+// way when an Application is at its concurrency limit). It reports false, and changes nothing,
+// when the run is no longer pending: already started, cancelled or finished.
+func (e *Executor) Start(ctx context.Context, ns, name string) (bool, error) {
 	patch := []byte(`[{"op":"test","path":"/spec/status","value":"PipelineRunPending"},{"op":"remove","path":"/spec/status"}]`)
 	_, err := e.client.TektonV1().PipelineRuns(ns).Patch(ctx, name, types.JSONPatchType, patch, metav1.PatchOptions{})
 	var status apierrors.APIStatus
-	if err != nil && !(errors.As(err, &status) && status.Status().Code == 422) {
-		// 422: the test failed, the run was not pending (already started or finished).
-		return fmt.Errorf("start pipeline run %s/%s: %w", ns, name, err)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &status) && status.Status().Code == http.StatusUnprocessableEntity:
+		return false, nil // the test failed: the run was not pending
 	}
-	return nil
+	return false, fmt.Errorf("start pipeline run %s/%s: %w", ns, name, err)
 }
 
 // Wait follows a run until it ends or ctx is done, calling progress (if set) on every change,

@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
@@ -161,25 +162,41 @@ func TestCancelAndStart(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name       string
+		pending    bool
 		runFinally bool
 		want       v1.PipelineRunSpecStatus
 	}{
-		{"cancel", false, v1.PipelineRunSpecStatusCancelled},
-		{"cancel-run-finally", true, v1.PipelineRunSpecStatusCancelledRunFinally},
+		{name: "cancel", want: v1.PipelineRunSpecStatusCancelled},
+		{name: "cancel-run-finally", runFinally: true, want: v1.PipelineRunSpecStatusCancelledRunFinally},
+		// A queued run never started: it has nothing for its finally tasks to report on.
+		{name: "cancel-pending-run-finally", pending: true, runFinally: true, want: v1.PipelineRunSpecStatusCancelled},
 	} {
-		if _, err := ex.Submit(t.Context(), run(ns, tc.name)); err != nil {
+		pr := run(ns, tc.name)
+		pr.Annotations = map[string]string{"kept": "yes"}
+		if tc.pending {
+			pr.Spec.Status = v1.PipelineRunSpecStatusPending
+		}
+		if _, err := ex.Submit(t.Context(), pr); err != nil {
 			t.Fatal(err)
 		}
-		if err := ex.Cancel(t.Context(), ns, tc.name, tc.runFinally); err != nil {
+		if err := ex.Cancel(t.Context(), ns, tc.name, tc.runFinally, map[string]string{"slipway.dev/cancel-reason": "superseded"}); err != nil {
 			t.Fatal(err)
 		}
-		if got := get(tc.name).Spec.Status; got != tc.want {
-			t.Errorf("%s: spec.status = %q, want %q", tc.name, got, tc.want)
+		got := get(tc.name)
+		if got.Spec.Status != tc.want {
+			t.Errorf("%s: spec.status = %q, want %q", tc.name, got.Spec.Status, tc.want)
+		}
+		if got.Annotations["slipway.dev/cancel-reason"] != "superseded" || got.Annotations["kept"] != "yes" {
+			t.Errorf("%s: annotations = %v, want the reason added and the others kept", tc.name, got.Annotations)
 		}
 		// Cancelling again keeps the first request.
-		if err := ex.Cancel(t.Context(), ns, tc.name, !tc.runFinally); err != nil || get(tc.name).Spec.Status != tc.want {
-			t.Errorf("%s: second cancel changed spec.status to %q (err %v)", tc.name, get(tc.name).Spec.Status, err)
+		if err := ex.Cancel(t.Context(), ns, tc.name, !tc.runFinally, map[string]string{"slipway.dev/cancel-reason": "again"}); err != nil ||
+			get(tc.name).Spec.Status != tc.want || get(tc.name).Annotations["slipway.dev/cancel-reason"] != "superseded" {
+			t.Errorf("%s: second cancel changed the run to %q, %v (err %v)", tc.name, get(tc.name).Spec.Status, get(tc.name).Annotations, err)
 		}
+	}
+	if err := ex.Cancel(t.Context(), ns, "missing", true, nil); !apierrors.IsNotFound(err) {
+		t.Errorf("Cancel of a missing run: %v, want NotFound", err)
 	}
 
 	// A finished run is not touched.
@@ -188,7 +205,7 @@ func TestCancelAndStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	tekton{t: t, c: c}.set(done, corev1.ConditionTrue, "Succeeded", "", nil)
-	if err := ex.Cancel(t.Context(), ns, "finished", false); err != nil || get("finished").Spec.Status != "" {
+	if err := ex.Cancel(t.Context(), ns, "finished", false, nil); err != nil || get("finished").Spec.Status != "" {
 		t.Errorf("cancel of a finished run: spec.status %q, err %v; want untouched", get("finished").Spec.Status, err)
 	}
 
@@ -198,16 +215,24 @@ func TestCancelAndStart(t *testing.T) {
 	if _, err := ex.Submit(t.Context(), queued); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if err := ex.Start(t.Context(), ns, "queued"); err != nil {
+	for i, want := range []bool{true, false} {
+		started, err := ex.Start(t.Context(), ns, "queued")
+		if err != nil {
 			t.Fatal(err)
+		}
+		if started != want {
+			t.Errorf("Start #%d reported started=%v, want %v", i+1, started, want)
 		}
 		if got := get("queued").Spec.Status; got != "" {
 			t.Fatalf("after Start: spec.status = %q, want cleared", got)
 		}
 	}
-	if err := ex.Start(t.Context(), ns, "missing"); err == nil {
-		t.Error("Start of a missing run: no error")
+	// A cancelled run is not pending any more: Start leaves it cancelled.
+	if started, err := ex.Start(t.Context(), ns, "cancel"); err != nil || started || get("cancel").Spec.Status != v1.PipelineRunSpecStatusCancelled {
+		t.Errorf("Start of a cancelled run: started=%v err=%v spec.status=%q", started, err, get("cancel").Spec.Status)
+	}
+	if _, err := ex.Start(t.Context(), ns, "missing"); !apierrors.IsNotFound(err) {
+		t.Errorf("Start of a missing run: %v, want NotFound", err)
 	}
 }
 

@@ -189,7 +189,7 @@ func TestPullRequestTrust(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, ns := testNamespace(t)
-			r := &trigger.Reconciler{Client: c, Config: testConfig(), Log: testLogger(t)}
+			r := &trigger.Reconciler{Client: c, Runs: testRuns(t), Config: testConfig(), Log: testLogger(t)}
 			app := previewApplication(ns)
 			if tt.app != nil {
 				tt.app(app)
@@ -215,7 +215,7 @@ func TestPullRequestTrust(t *testing.T) {
 			}
 			var heads []string
 			for _, pr := range listRuns(t, c, ns) {
-				if pr.Spec.Status != tektonv1.PipelineRunSpecStatusCancelled {
+				if !pr.IsCancelled() && !pr.IsGracefullyCancelled() {
 					heads = append(heads, pr.Labels[v1alpha1.LabelSHA])
 				}
 			}
@@ -246,7 +246,7 @@ func TestPullRequestTrust(t *testing.T) {
 // what is left and marks the Preview for teardown; a reopen clears the mark.
 func TestPullRequestRetestAndTeardown(t *testing.T) {
 	c, ns := testNamespace(t)
-	r := &trigger.Reconciler{Client: c, Config: testConfig(), Log: testLogger(t)}
+	r := &trigger.Reconciler{Client: c, Runs: testRuns(t), Config: testConfig(), Log: testLogger(t)}
 	app := previewApplication(ns)
 	if err := c.Create(t.Context(), app); err != nil {
 		t.Fatal(err)
@@ -258,8 +258,8 @@ func TestPullRequestRetestAndTeardown(t *testing.T) {
 
 	first := getRun(t, c, ns, trigger.RunName("hello", open.Name, trigger.FlowPreview))
 	second := getRun(t, c, ns, trigger.RunName("hello", retest.Name, trigger.FlowPreview))
-	if first.Spec.Status != tektonv1.PipelineRunSpecStatusCancelled || first.Annotations[v1alpha1.AnnotationCancelledBy] != retest.Name {
-		t.Errorf("first run: status %q, cancelled by %q; want Cancelled by %s", first.Spec.Status, first.Annotations[v1alpha1.AnnotationCancelledBy], retest.Name)
+	if first.Spec.Status != tektonv1.PipelineRunSpecStatusCancelledRunFinally || first.Annotations[v1alpha1.AnnotationCancelledBy] != retest.Name {
+		t.Errorf("first run: status %q, cancelled by %q; want CancelledRunFinally by %s", first.Spec.Status, first.Annotations[v1alpha1.AnnotationCancelledBy], retest.Name)
 	}
 	if second.Spec.Status != "" || second.Labels[v1alpha1.LabelSHA] != head1 || second.Labels[v1alpha1.LabelPullRequest] != "7" {
 		t.Errorf("retest run: status %q, labels %v; want started, head %s, pull request 7", second.Spec.Status, second.Labels, head1)
@@ -270,7 +270,7 @@ func TestPullRequestRetestAndTeardown(t *testing.T) {
 
 	closed := step{event: "pr-merged", author: "tom", head: head1, at: 2}.delivery(ns, 2)
 	reconcileDelivery(t, r, c, closed)
-	if got := getRun(t, c, ns, second.Name); got.Spec.Status != tektonv1.PipelineRunSpecStatusCancelled ||
+	if got := getRun(t, c, ns, second.Name); got.Spec.Status != tektonv1.PipelineRunSpecStatusCancelledRunFinally ||
 		got.Annotations[v1alpha1.AnnotationCancelReason] != "pull request #7 merged" {
 		t.Errorf("retest run after merge: status %q, reason %q", got.Spec.Status, got.Annotations[v1alpha1.AnnotationCancelReason])
 	}

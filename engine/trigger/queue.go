@@ -119,13 +119,12 @@ func (r *Reconciler) Admit(ctx context.Context, app *v1alpha1.Application) error
 	var started []*tektonv1.PipelineRun
 	for len(waiting) > 0 && busy < maxRuns(app) {
 		pr := waiting[0]
-		patch := client.MergeFromWithOptions(pr.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		pr.Spec.Status = ""
-		if err := r.Client.Patch(ctx, pr, patch); err != nil {
-			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				break // changed under us (cancelled, deleted): the watch brings us back
-			}
-			return fmt.Errorf("start queued pipeline run %s: %w", pr.Name, err)
+		ok, err := r.Runs.Start(ctx, pr.Namespace, pr.Name)
+		if apierrors.IsNotFound(err) || (err == nil && !ok) {
+			break // changed under us (cancelled, deleted): the watch brings us back
+		}
+		if err != nil {
+			return err
 		}
 		r.logger().Info("queued pipeline run started", "application", app.Name, "pipelineRun", pr.Name)
 		started = append(started, pr)

@@ -69,18 +69,16 @@ func isCancelled(pr *tektonv1.PipelineRun) bool {
 	return pr.IsCancelled() || pr.IsGracefullyCancelled() || pr.IsGracefullyStopped()
 }
 
-// cancelRun asks the executor to cancel a run (Tekton's spec.status Cancelled) and says why on
-// the run and on the Delivery that started it.
+// cancelRun asks the executor to cancel a run and says why on the run and on the Delivery that
+// started it. The run's finally tasks still run (Tekton's spec.status CancelledRunFinally), so
+// its report task tells the Git provider the commit's run ended instead of leaving its status
+// pending; a run still queued is cancelled outright.
 func (r *Reconciler) cancelRun(ctx context.Context, pr *tektonv1.PipelineRun, by, reason string) error {
-	patch := client.MergeFrom(pr.DeepCopy())
-	pr.Spec.Status = tektonv1.PipelineRunSpecStatusCancelled
-	if pr.Annotations == nil {
-		pr.Annotations = map[string]string{}
-	}
-	pr.Annotations[v1alpha1.AnnotationCancelReason] = reason
-	pr.Annotations[v1alpha1.AnnotationCancelledBy] = by
-	if err := r.Client.Patch(ctx, pr, patch); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("cancel pipeline run %s: %w", pr.Name, err)
+	err := r.Runs.Cancel(ctx, pr.Namespace, pr.Name, true, map[string]string{
+		v1alpha1.AnnotationCancelReason: reason, v1alpha1.AnnotationCancelledBy: by,
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
 	}
 	r.logger().Info("pipeline run cancelled", "pipelineRun", pr.Name, "by", by, "reason", reason)
 	owner := pr.Labels[v1alpha1.LabelDelivery]

@@ -105,7 +105,7 @@ func newTagRepo(t *testing.T) tagRepo {
 func TestReconcileTag(t *testing.T) {
 	repo := newTagRepo(t)
 	c, ns := testNamespace(t)
-	r := &trigger.Reconciler{Client: c, Config: testConfig(), Log: testLogger(t)}
+	r := &trigger.Reconciler{Client: c, Runs: testRuns(t), Config: testConfig(), Log: testLogger(t)}
 	for name, tags := range map[string][]string{"hello": {"v*"}, "branch-only": nil, "releases": {"release/*"}} {
 		app := sampleApplication(ns, name)
 		app.Spec.Source.RepoURL, app.Spec.Source.Tags = repo.url, tags
@@ -183,7 +183,7 @@ func TestReconcileTag(t *testing.T) {
 // an invalid spec naming the pattern, while another Application of the repository still deploys.
 func TestReconcileTagBadPattern(t *testing.T) {
 	c, ns := testNamespace(t)
-	r := &trigger.Reconciler{Client: c, Config: testConfig(), Log: testLogger(t)}
+	r := &trigger.Reconciler{Client: c, Runs: testRuns(t), Config: testConfig(), Log: testLogger(t)}
 	for name, tags := range map[string][]string{"bad": {"v[0-"}, "good": {"v*"}} {
 		app := sampleApplication(ns, name)
 		app.Spec.Source.Tags = tags

@@ -6,16 +6,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
 
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/pod"
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -63,11 +65,33 @@ type Config struct {
 	// StatusTokenSecret, when set, is a Secret with the Git provider's API token (key "token");
 	// runs then report commit statuses, and only the report task sees it.
 	StatusTokenSecret string
+	// RegistryCredentialsSecret, when set, is a kubernetes.io/dockerconfigjson Secret bound to
+	// the pipelines' registry-credentials workspace: only the tasks that push, pull or tag
+	// images mount it, as their DOCKER_CONFIG.
+	RegistryCredentialsSecret string
+	// ServiceAccount runs the runs' pods; empty leaves it to the executor (Tekton's default
+	// account). Either way the pods get no API token (automountServiceAccountToken: false).
+	ServiceAccount string
+}
+
+// Runs creates, cancels and starts PipelineRuns for the executor that runs them.
+// tektonexec.Executor implements it through Tekton's clientset, in a cluster (Tekton runs
+// them) and on one machine (the local runner watches the same API server).
+type Runs interface {
+	// Submit creates pr; a run of the same name and labels is the one an earlier attempt made.
+	Submit(ctx context.Context, pr *tektonv1.PipelineRun) (*tektonv1.PipelineRun, error)
+	// Cancel cancels an unfinished run and sets annotations in the same write; with
+	// runFinally its finally tasks still run.
+	Cancel(ctx context.Context, ns, name string, runFinally bool, annotations map[string]string) error
+	// Start starts a pending run and reports whether it did (false: no longer pending).
+	Start(ctx context.Context, ns, name string) (bool, error)
 }
 
 // Reconciler reconciles Deliveries, and the run queues of the Applications they trigger.
 type Reconciler struct {
 	Client client.Client
+	// Runs creates, cancels and starts the runs. Required.
+	Runs Runs
 	// APIReader reads runs past any cache when slots are counted; nil means Client.
 	APIReader client.Reader
 	Config    Config
@@ -79,6 +103,9 @@ type Reconciler struct {
 // SetupWithManager registers the Delivery reconciler and the queue reconciler, which starts an
 // Application's queued runs as its running ones finish, with a controller-runtime manager.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Runs == nil {
+		return errors.New("trigger: no Runs to create pipeline runs with")
+	}
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
@@ -284,10 +311,11 @@ func (r *Reconciler) createRun(ctx context.Context, app *v1alpha1.Application, p
 	if err := controllerutil.SetOwnerReference(app, pr, r.Client.Scheme()); err != nil {
 		return fmt.Errorf("own pipeline run %s: %w", pr.Name, err)
 	}
-	if err := r.Client.Create(ctx, pr); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create pipeline run %s: %w", pr.Name, err)
+	if r.Runs == nil {
+		return errors.New("trigger: no Runs to create pipeline runs with")
 	}
-	return nil
+	_, err := r.Runs.Submit(ctx, pr)
+	return err
 }
 
 // DeployRun builds the PipelineRun that builds one commit of an Application, validated by
@@ -337,12 +365,19 @@ func flowRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Applicatio
 		params[k] = v
 	}
 	buildParams(params, app, cfg)
+	if err := checkOverrides(app.Spec.Build.Params); err != nil {
+		return nil, fmt.Errorf("application %s: %w", app.Name, err)
+	}
 	for k, v := range app.Spec.Build.Params {
 		params[k] = v
 	}
 	pr := newRun(RunName(app.Name, d.Name, s.flow), s.pipeline, app, d, params, cfg)
 	pr.Labels[v1alpha1.LabelSHA] = s.revision
 	pr.Labels[v1alpha1.LabelFlow] = s.flow
+	if s.flow == FlowDeploy {
+		// The release reconciler names the run's Release by this label.
+		pr.Labels[v1alpha1.LabelRelease] = v1alpha1.ReleaseName(app.Name, s.revision)
+	}
 	for k, v := range s.labels {
 		pr.Labels[k] = v
 	}
@@ -375,6 +410,11 @@ func newRun(name, pipeline string, app *v1alpha1.Application, d *v1alpha1.Delive
 			Params:      sortedParams(params),
 			Status:      tektonv1.PipelineRunSpecStatusPending,
 			Workspaces:  workspaces(cfg),
+			// Build steps hold no cluster credentials: no API token in any pod of the run.
+			TaskRunTemplate: tektonv1.PipelineTaskRunTemplate{
+				ServiceAccountName: cfg.ServiceAccount,
+				PodTemplate:        &pod.PodTemplate{AutomountServiceAccountToken: ptr.To(false)},
+			},
 		},
 	}
 	if cfg.Executor == ExecutorLocal {
@@ -417,6 +457,13 @@ func workspaces(cfg Config) []tektonv1.WorkspaceBinding {
 	}
 	if cfg.StatusTokenSecret != "" {
 		ws = append(ws, tektonv1.WorkspaceBinding{Name: "status-token", Secret: &corev1.SecretVolumeSource{SecretName: cfg.StatusTokenSecret}})
+	}
+	if cfg.RegistryCredentialsSecret != "" {
+		// A dockerconfigjson Secret's one key, laid out as a Docker config directory.
+		ws = append(ws, tektonv1.WorkspaceBinding{Name: "registry-credentials", Secret: &corev1.SecretVolumeSource{
+			SecretName: cfg.RegistryCredentialsSecret,
+			Items:      []corev1.KeyToPath{{Key: corev1.DockerConfigJsonKey, Path: "config.json"}},
+		}})
 	}
 	return ws
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -19,6 +20,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
+	"slipway.dev/slipway/engine/release"
+	"slipway.dev/slipway/engine/tektonexec"
 	"slipway.dev/slipway/engine/trigger"
 	"slipway.dev/slipway/internal/kubetest"
 )
@@ -82,6 +85,8 @@ func TestDeployRunGolden(t *testing.T) {
 			},
 			config: func(c *trigger.Config) {
 				c.Executor, c.InsecureRegistry, c.Registry = trigger.ExecutorTekton, false, "registry.example.com/team/"
+				// As the controller configures it in a cluster.
+				c.ServiceAccount, c.RegistryCredentialsSecret, c.SigningKeySecret = "slipway-pipeline", "registry-push", "cosign-key"
 			},
 		},
 	}
@@ -173,10 +178,25 @@ func TestDeployRunParams(t *testing.T) {
 			wantErr: `param "cache-from" is not declared`,
 		},
 		{
-			// Tekton compares param names case-insensitively, so this duplicates "revision".
+			// Tekton compares param names case-insensitively.
 			name:    "declared param in another case",
-			params:  map[string]string{"Revision": afterSHA},
-			wantErr: "spec.params[revision].name",
+			params:  map[string]string{"Path": "svc"},
+			wantErr: "spec.params[path].name",
+		},
+		{
+			name:    "identity param",
+			params:  map[string]string{"revision": beforeSHA},
+			wantErr: `spec.build.params[revision]: param "revision" is set by Slipway from the commit the delivery names and cannot be overridden`,
+		},
+		{
+			name:    "identity param in another case",
+			params:  map[string]string{"Image": "evil.example.com/x"},
+			wantErr: `spec.build.params[Image]: param "image" is set by Slipway`,
+		},
+		{
+			name:    "every identity param named",
+			params:  map[string]string{"repo-url": "https://example.com/other.git", "status-context": "ci", "provider": "gitlab", "path": "svc"},
+			wantErr: `spec.build.params[provider]: param "provider" is set by Slipway from the Application's spec.source.provider and cannot be overridden; spec.build.params[repo-url]`,
 		},
 	}
 	for _, tt := range tests {
@@ -274,7 +294,7 @@ func TestRunName(t *testing.T) {
 // owned PipelineRun and records it on the Delivery, however often it is reconciled.
 func TestReconcilePush(t *testing.T) {
 	c, ns := testNamespace(t)
-	r := &trigger.Reconciler{Client: c, Config: testConfig(), Log: testLogger(t)}
+	r := &trigger.Reconciler{Client: c, Runs: testRuns(t), Config: testConfig(), Log: testLogger(t)}
 	app := sampleApplication(ns, "hello")
 	if err := c.Create(t.Context(), app); err != nil {
 		t.Fatal(err)
@@ -359,7 +379,7 @@ func TestReconcilePush(t *testing.T) {
 // Application, in name order.
 func TestReconcileSeveralApplications(t *testing.T) {
 	c, ns := testNamespace(t)
-	r := &trigger.Reconciler{Client: c, Config: testConfig(), Log: testLogger(t)}
+	r := &trigger.Reconciler{Client: c, Runs: testRuns(t), Config: testConfig(), Log: testLogger(t)}
 	for _, name := range []string{"web", "api"} {
 		app := sampleApplication(ns, name)
 		app.Spec.Source.Path = name
@@ -391,7 +411,7 @@ func TestReconcileSeveralApplications(t *testing.T) {
 // reason and start nothing.
 func TestReconcileNothingToDo(t *testing.T) {
 	c, ns := testNamespace(t)
-	r := &trigger.Reconciler{Client: c, Config: testConfig(), Log: testLogger(t)}
+	r := &trigger.Reconciler{Client: c, Runs: testRuns(t), Config: testConfig(), Log: testLogger(t)}
 	app := sampleApplication(ns, "hello")
 	app.Spec.Source.Branch = "release"
 	if err := c.Create(t.Context(), app); err != nil {
@@ -471,55 +491,142 @@ func TestReconcileNothingToDo(t *testing.T) {
 	}
 }
 
-// TestReconcileBadParams proves that an Application whose param overrides Tekton would reject
-// is reported on the Delivery (Stalled, with a message naming the param) instead of being retried
-// forever, that other Applications of the same push still run, and that nothing is created for it.
+// TestReconcileBadParams proves that an Application whose param overrides Tekton would reject,
+// or that override what Slipway sets from the Delivery, is reported on the Delivery (Stalled,
+// with a message naming the param) instead of being retried forever, that other Applications of
+// the same push still run, and that nothing is created for it.
 func TestReconcileBadParams(t *testing.T) {
-	c, ns := testNamespace(t)
-	r := &trigger.Reconciler{Client: c, Config: testConfig(), Log: testLogger(t)}
-	bad := sampleApplication(ns, "hello")
-	bad.Spec.Build.Params = map[string]string{"builder-image": "x"}
-	good := sampleApplication(ns, "world")
-	for _, app := range []*v1alpha1.Application{bad, good} {
-		if err := c.Create(t.Context(), app); err != nil {
-			t.Fatal(err)
-		}
+	tests := []struct {
+		name    string
+		params  map[string]string
+		wantMsg string
+	}{
+		{name: "undeclared param", params: map[string]string{"builder-image": "x"}, wantMsg: `"builder-image"`},
+		{name: "identity param", params: map[string]string{"repo-url": "https://github.com/evil/fork.git"},
+			wantMsg: `spec.build.params[repo-url]: param "repo-url" is set by Slipway`},
 	}
-	d := sampleDelivery(ns, "github-bad-params")
-	if err := c.Create(t.Context(), d); err != nil {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ns := testNamespace(t)
+			r := &trigger.Reconciler{Client: c, Runs: testRuns(t), Config: testConfig(), Log: testLogger(t)}
+			bad := sampleApplication(ns, "hello")
+			bad.Spec.Build.Params = tt.params
+			good := sampleApplication(ns, "world")
+			for _, app := range []*v1alpha1.Application{bad, good} {
+				if err := c.Create(t.Context(), app); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d := sampleDelivery(ns, "github-bad-params")
+			if err := c.Create(t.Context(), d); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(d)}); err != nil {
+				t.Fatalf("Reconcile: %v, want the bad spec recorded, not an error", err)
+			}
+			var got v1alpha1.Delivery
+			if err := c.Get(t.Context(), client.ObjectKeyFromObject(d), &got); err != nil {
+				t.Fatal(err)
+			}
+			ready := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+			stalled := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionStalled)
+			if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != v1alpha1.ReasonInvalidSpec ||
+				!strings.Contains(ready.Message, tt.wantMsg) {
+				t.Errorf("Ready = %+v, want False/InvalidSpec with %q", ready, tt.wantMsg)
+			}
+			if stalled == nil || stalled.Status != metav1.ConditionTrue {
+				t.Errorf("Stalled = %+v, want True", stalled)
+			}
+			runs := listRuns(t, c, ns)
+			if len(runs) != 1 || runs[0].Labels[v1alpha1.LabelApplication] != "world" {
+				t.Errorf("pipeline runs = %d, want exactly one, for world", len(runs))
+			}
+		})
+	}
+}
+
+// TestIdentityParamsCannotBeOverridden tries every param Slipway sets from the Delivery, the
+// Application and the platform, in both pipelines.
+func TestIdentityParamsCannotBeOverridden(t *testing.T) {
+	for _, param := range []string{"application", "repo-url", "revision", "ref", "image", "pull-request", "provider", "status-context"} {
+		t.Run(param, func(t *testing.T) {
+			app := sampleApplication("acme", "hello")
+			app.Spec.Previews = &v1alpha1.PreviewPolicy{Enabled: true}
+			app.Spec.Build.Params = map[string]string{param: "x"}
+			d := sampleDelivery("acme", "github-1")
+			want := fmt.Sprintf("spec.build.params[%s]: param %q is set by Slipway", param, param)
+			if _, err := trigger.DeployRun(t.Context(), d, app, testConfig()); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("deploy run: err = %v, want %q", err, want)
+			}
+			p := &v1alpha1.Preview{Spec: v1alpha1.PreviewSpec{Application: "hello", PullRequest: 7, HeadSHA: afterSHA}}
+			if _, err := trigger.PreviewRun(t.Context(), d, app, p, testConfig()); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("preview run: err = %v, want %q", err, want)
+			}
+		})
+	}
+}
+
+// TestDeployRunRelease checks the release label: the name the Release of the run will have, a
+// valid label value however long the Application's name, and none on preview runs.
+func TestDeployRunRelease(t *testing.T) {
+	for _, name := range []string{"hello", strings.Repeat("a", 50), strings.Repeat("b", 63), strings.Repeat("c", 39) + "-" + strings.Repeat("d", 60)} {
+		t.Run(fmt.Sprint(len(name)), func(t *testing.T) {
+			pr, err := trigger.DeployRun(t.Context(), sampleDelivery("acme", "github-1"), sampleApplication("acme", name), testConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := pr.Labels[v1alpha1.LabelRelease]
+			if want := release.Name(name, afterSHA); got != want {
+				t.Errorf("release label = %q, want %q (release.Name)", got, want)
+			}
+			if errs := validation.IsValidLabelValue(got); len(errs) > 0 {
+				t.Errorf("release label %q: %v", got, errs)
+			}
+			if errs := validation.IsDNS1123Subdomain(got); len(errs) > 0 {
+				t.Errorf("release name %q: %v", got, errs)
+			}
+			if len(name) <= 50 && got != name+"-"+afterSHA[:12] {
+				t.Errorf("release label = %q, want the application and the commit's first 12 digits", got)
+			}
+		})
+	}
+	// Names cut to the same prefix stay apart.
+	a, b := strings.Repeat("e", 40)+"-one-"+strings.Repeat("x", 20), strings.Repeat("e", 40)+"-two-"+strings.Repeat("x", 20)
+	if v1alpha1.ReleaseName(a, afterSHA) == v1alpha1.ReleaseName(b, afterSHA) {
+		t.Errorf("%s and %s share the release name %s", a, b, v1alpha1.ReleaseName(a, afterSHA))
+	}
+	p := &v1alpha1.Preview{Spec: v1alpha1.PreviewSpec{Application: "hello", PullRequest: 7, HeadSHA: afterSHA}}
+	app := sampleApplication("acme", "hello")
+	app.Spec.Previews = &v1alpha1.PreviewPolicy{Enabled: true}
+	pr, err := trigger.PreviewRun(t.Context(), sampleDelivery("acme", "github-1"), app, p, testConfig())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(d)}); err != nil {
-		t.Fatalf("Reconcile: %v, want the bad spec recorded, not an error", err)
-	}
-	var got v1alpha1.Delivery
-	if err := c.Get(t.Context(), client.ObjectKeyFromObject(d), &got); err != nil {
-		t.Fatal(err)
-	}
-	ready := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
-	stalled := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionStalled)
-	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != v1alpha1.ReasonInvalidSpec ||
-		!strings.Contains(ready.Message, `"builder-image"`) {
-		t.Errorf("Ready = %+v, want False/InvalidSpec naming the param builder-image", ready)
-	}
-	if stalled == nil || stalled.Status != metav1.ConditionTrue {
-		t.Errorf("Stalled = %+v, want True", stalled)
-	}
-	runs := listRuns(t, c, ns)
-	if len(runs) != 1 || runs[0].Labels[v1alpha1.LabelApplication] != "world" {
-		t.Errorf("pipeline runs = %d, want exactly one, for world", len(runs))
+	if v, ok := pr.Labels[v1alpha1.LabelRelease]; ok {
+		t.Errorf("preview run has release label %q; previews make no Release", v)
 	}
 }
 
 func TestReconcileMissingDelivery(t *testing.T) {
 	c, ns := testNamespace(t)
-	r := &trigger.Reconciler{Client: c, Config: testConfig(), Log: testLogger(t)}
+	r := &trigger.Reconciler{Client: c, Runs: testRuns(t), Config: testConfig(), Log: testLogger(t)}
 	if _, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "gone"}}); err != nil {
 		t.Errorf("Reconcile of a deleted Delivery: %v", err)
 	}
 }
 
 func testLogger(t *testing.T) *slog.Logger { return kubetest.Logger(t) }
+
+// testRuns is Tekton's clientset executor on the test API server, as slipway dev and the
+// controller use it; call it after testNamespace.
+func testRuns(t *testing.T) trigger.Runs {
+	t.Helper()
+	ex, err := tektonexec.New(apiServer.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}
 
 func listRuns(t *testing.T, c client.Client, ns string) []tektonv1.PipelineRun {
 	t.Helper()
@@ -564,12 +671,17 @@ func TestRunWorkspaces(t *testing.T) {
 		t.Errorf("workspaces without credentials = %s, want source,cache", got)
 	}
 	cfg.SigningKeySecret, cfg.StatusTokenSecret, cfg.TrivyDB = "signing", "gh-token", "/var/lib/trivy"
+	cfg.RegistryCredentialsSecret = "registry-push"
 	pr, err = trigger.DeployRun(t.Context(), sampleDelivery("acme", "github-1"), sampleApplication("acme", "hello"), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(names(pr), ","); got != "source,cache,signing-key,status-token" {
-		t.Errorf("workspaces = %s, want source,cache,signing-key,status-token", got)
+	if got := strings.Join(names(pr), ","); got != "source,cache,signing-key,status-token,registry-credentials" {
+		t.Errorf("workspaces = %s, want source,cache,signing-key,status-token,registry-credentials", got)
+	}
+	if reg := pr.Spec.Workspaces[4].Secret; reg.SecretName != "registry-push" ||
+		fmt.Sprint(reg.Items) != fmt.Sprint([]corev1.KeyToPath{{Key: ".dockerconfigjson", Path: "config.json"}}) {
+		t.Errorf("registry-credentials binding = %+v, want the dockerconfigjson key of registry-push as config.json", reg)
 	}
 	for _, w := range pr.Spec.Workspaces[2:] {
 		if w.Secret == nil {

@@ -41,7 +41,7 @@ func TestReconcileUnmoved(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, ns := testNamespace(t)
-			r := &trigger.Reconciler{Client: c, Config: testConfig(), Log: testLogger(t)}
+			r := &trigger.Reconciler{Client: c, Runs: testRuns(t), Config: testConfig(), Log: testLogger(t)}
 			app := sampleApplication(ns, "hello")
 			if err := c.Create(t.Context(), app); err != nil {
 				t.Fatal(err)

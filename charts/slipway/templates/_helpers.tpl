@@ -38,6 +38,11 @@ labels:
   {{- include "slipway.labels" . | nindent 2 }}
 {{- end -}}
 
+{{/* slipway.pipelineServiceAccount runs the pipelines' pods. */}}
+{{- define "slipway.pipelineServiceAccount" -}}
+{{- .Values.pipelines.serviceAccount | default (include "slipway.name" (dict "root" . "component" "pipeline")) -}}
+{{- end -}}
+
 {{- define "slipway.image" -}}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
 {{- end -}}
