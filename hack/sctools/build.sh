@@ -59,12 +59,15 @@ done
 # One directory with a link per binary, named for the set of tools asked for.
 bin="$cache/bin-$(printf '%s' "$set_key" | sha256sum | cut -c1-16)"
 if [ ! -d "$bin" ]; then
-	mkdir -p "$bin.tmp"
+	# A private directory per process, renamed into place: concurrent callers never share one,
+	# and the loser of the rename discards its own (mv -T never moves into an existing one).
+	tmp=$(mktemp -d "$bin.XXXXXX")
 	IFS=';' read -ra entries <<<"$set_key"
 	for e in "${entries[@]}"; do
 		[ -n "$e" ] || continue
-		for f in "${e#*=}"/*; do ln -sf "$f" "$bin.tmp/$(basename "$f")"; done
+		for f in "${e#*=}"/*; do ln -sf "$f" "$tmp/$(basename "$f")"; done
 	done
-	rm -rf "$bin"; mv "$bin.tmp" "$bin" 2>/dev/null || rm -rf "$bin.tmp"
+	chmod 755 "$tmp"
+	mv -T "$tmp" "$bin" 2>/dev/null || rm -rf "$tmp"
 fi
 echo "$bin"
