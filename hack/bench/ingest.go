@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -332,4 +333,43 @@ func (b *ingestBench) checks(ctx context.Context) ([]check, error) {
 			Got: fmt.Sprintf("%d, recorded: %t", forged, forgedRecorded),
 			OK:  forged == http.StatusUnauthorized && !forgedRecorded},
 	}, nil
+}
+
+// ingestOnly runs the webhook bursts alone, against a fresh `slipway dev` started without the
+// supply chain (nothing in the bursts builds), for profiling and tuning the accept path.
+func ingestOnly(ctx context.Context, root string, c config, rep *report) (err error) {
+	dir := c.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "slipway-bench-ingest-"); err != nil {
+			return err
+		}
+	}
+	bin, err := filepath.Abs(c.bin)
+	if err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(os.TempDir(), "slipway-bench-ingest-dev.out"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	progress("starting slipway dev in %s (output in %s)", dir, logf.Name())
+	start := time.Now()
+	dev, err := scenario.StartDev(ctx, bin, dir, logf)
+	if err != nil {
+		return err
+	}
+	rep.DevReady = time.Since(start)
+	defer func() {
+		if stopErr := dev.Stop(); stopErr != nil {
+			progress("stop slipway dev: %v", stopErr)
+		}
+		if err == nil && !c.keep && c.dir == "" {
+			err = os.RemoveAll(dir)
+		} else {
+			progress("state kept in %s", dir)
+		}
+	}()
+	rep.IngestErr = ingestSection(ctx, dev, root, c, rep)
+	return rep.IngestErr
 }

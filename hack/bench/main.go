@@ -25,6 +25,7 @@ type config struct {
 	keep, coldGoCache     bool
 	skipGo, skipE2E       bool
 	skipSync              bool
+	ingestOnly            bool
 	syncApps              []int
 	warmPushes            int
 	deliveries            int
@@ -43,6 +44,7 @@ func main() {
 	flag.BoolVar(&c.skipGo, "skip-go", false, "skip the Go benchmarks")
 	flag.BoolVar(&c.skipE2E, "skip-e2e", false, "skip the end-to-end timings")
 	flag.BoolVar(&c.skipSync, "skip-sync", false, "skip the sync scale benchmark")
+	flag.BoolVar(&c.ingestOnly, "ingest-only", false, "run only the webhook bursts, against a `slipway dev` without the supply chain")
 	syncApps := flag.String("sync-apps", "100,1000", "comma-separated application counts of the sync scale benchmark")
 	flag.IntVar(&c.warmPushes, "pushes", 3, "warm pushes after the first one")
 	flag.IntVar(&c.deliveries, "deliveries", 2000, "deliveries per burst")
@@ -50,6 +52,9 @@ func main() {
 	flag.DurationVar(&c.burstLimit, "burst-limit", 3*time.Minute, "stop a burst, and the wait for the trigger to drain it, after this long")
 	flag.DurationVar(&c.timeLimit, "timeout", 40*time.Minute, "give up after this long")
 	flag.Parse()
+	if c.ingestOnly && !flagSet("out") {
+		c.out = "" // a partial run does not replace the report
+	}
 	for f := range strings.SplitSeq(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > 512 {
@@ -81,6 +86,13 @@ func main() {
 	}
 }
 
+// flagSet reports whether the command line set the flag name.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
@@ -103,6 +115,10 @@ func run(ctx context.Context, c config) error {
 		return errors.New("run from the repository root (make bench does)")
 	}
 	rep := report{Started: time.Now(), Machine: describeMachine(ctx)}
+	if c.ingestOnly {
+		c.skipGo, c.skipE2E, c.skipSync = true, true, true
+		rep.E2EErr = ingestOnly(ctx, root, c, &rep)
+	}
 	if !c.skipGo {
 		rep.GoErr = goSection(ctx, root, &rep)
 	}
@@ -116,6 +132,9 @@ func run(ctx context.Context, c config) error {
 	}
 	md := rep.markdown() + syncMD
 	fmt.Print(md)
+	if c.out == "" {
+		return errors.Join(rep.GoErr, rep.E2EErr, syncErr)
+	}
 	if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
