@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"slipway.dev/slipway/engine/configrepo"
+	"slipway.dev/slipway/engine/sign"
 )
 
 // Environment variables every component reads.
@@ -49,6 +50,27 @@ const (
 	EnvSigningPublicKey = "SLIPWAY_SIGNING_PUBLIC_KEY"
 	EnvVerifySignatures = "SLIPWAY_VERIFY_SIGNATURES"
 	EnvSyncInterval     = "SLIPWAY_SYNC_INTERVAL"
+)
+
+// Environment variables of the syncer's keyless signature verification. Setting
+// SLIPWAY_KEYLESS_FULCIO_ROOTS turns it on, beside SLIPWAY_SIGNING_PUBLIC_KEY or instead of it.
+// The three file variables name mounted Secret or ConfigMap keys.
+const (
+	// EnvKeylessFulcioRoots is the file holding Fulcio's root and intermediate certificates (PEM).
+	EnvKeylessFulcioRoots = "SLIPWAY_KEYLESS_FULCIO_ROOTS"
+	// EnvKeylessOIDCIssuer and EnvKeylessOIDCIssuerRegexp (one of the two) are the OIDC issuer
+	// the signer's token came from.
+	EnvKeylessOIDCIssuer       = "SLIPWAY_KEYLESS_OIDC_ISSUER"
+	EnvKeylessOIDCIssuerRegexp = "SLIPWAY_KEYLESS_OIDC_ISSUER_REGEXP"
+	// EnvKeylessIdentity and EnvKeylessIdentityRegexp (one of the two) are the certificate
+	// identity of the sign step; a regexp must match all of it.
+	EnvKeylessIdentity       = "SLIPWAY_KEYLESS_IDENTITY"
+	EnvKeylessIdentityRegexp = "SLIPWAY_KEYLESS_IDENTITY_REGEXP"
+	// EnvKeylessRekorPublicKey is the file holding a trusted Rekor's public key (PEM).
+	EnvKeylessRekorPublicKey = "SLIPWAY_KEYLESS_REKOR_PUBLIC_KEY"
+	// EnvKeylessTSACertChain is the file holding a trusted timestamp authority's certificate
+	// chain (PEM, signing certificate first).
+	EnvKeylessTSACertChain = "SLIPWAY_KEYLESS_TSA_CERT_CHAIN"
 )
 
 // Environment variables of the pipelines the controller installs and runs.
@@ -164,6 +186,8 @@ type SyncerConfig struct {
 	ConfigRepo ConfigRepo
 	// PublicKeys are the PEM cosign public keys image signatures must verify against.
 	PublicKeys [][]byte
+	// Keyless, when set, also accepts keyless signatures it trusts (see keyless.go).
+	Keyless *sign.KeylessTrust
 	// VerifySignatures false applies images without checking their signatures.
 	VerifySignatures bool
 	RegistryInsecure bool
@@ -300,12 +324,13 @@ func LoadSyncer(env Getenv) (SyncerConfig, error) {
 			c.Interval = d
 		}
 	}
+	c.Keyless = loadKeyless(env, &p)
 	path := strings.TrimSpace(env(EnvSigningPublicKey))
 	switch {
-	case path == "" && c.VerifySignatures:
+	case path == "" && c.VerifySignatures && c.Keyless == nil:
 		p.add(EnvSigningPublicKey, "not set; set it to the cosign.pub file that image signatures must verify against "+
 			"(the chart mounts signing.publicKeySecret at /var/run/slipway/signing/cosign.pub), "+
-			"or set %s=false to apply unsigned images", EnvVerifySignatures)
+			"set %s to verify keyless signatures, or set %s=false to apply unsigned images", EnvKeylessFulcioRoots, EnvVerifySignatures)
 	case path != "":
 		pem, err := os.ReadFile(path)
 		switch {

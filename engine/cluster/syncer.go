@@ -42,9 +42,13 @@ func RunSyncer(ctx context.Context, c SyncerConfig) error {
 		if c.RegistryInsecure {
 			vopts = append(vopts, sign.WithInsecureRegistry())
 		}
-		v, err := sign.NewVerifier(c.PublicKeys, vopts...)
+		v, err := sign.NewTrustVerifier(sign.Trust{PublicKeys: c.PublicKeys, Keyless: c.Keyless}, vopts...)
 		if err != nil {
-			return fmt.Errorf("syncer: %s: %w", EnvSigningPublicKey, err)
+			return fmt.Errorf("syncer: signature verification: %w", err)
+		}
+		if c.Keyless != nil {
+			log.Info("trusting keyless signatures", "identity", c.Keyless.Identities[0].String(),
+				"rekor", len(c.Keyless.RekorPublicKeys) > 0, "timestampAuthority", len(c.Keyless.TimestampAuthority) > 0)
 		}
 		opts = append(opts, syncer.WithVerifier(v))
 	} else {
