@@ -78,12 +78,11 @@ func tool(tools, name string) string {
 
 // hostSteps is the local runner's step table: Slipway's own steps run as the slipway binary,
 // the Kaniko executor image runs in a sandbox per step, and every step finds the other tools
-// (trivy, the CNB lifecycle) on its PATH. Host steps run under the slipway binary as their
-// supervisor, so none outlives the runner; steps of other images run on the host only when
-// allowed.
+// (trivy, the CNB lifecycle) on its PATH. The slipway binary is the reaper of host steps, so
+// none outlives the runner; steps of other images run on the host only when allowed.
 func hostSteps(o Options) *localrunner.HostSteps {
 	h := &localrunner.HostSteps{SlipwayBinary: o.SlipwayBinary, Path: toolPath(o.Tools),
-		Supervisor: o.SlipwayBinary, AllowHostSteps: o.AllowHostSteps}
+		Reaper: o.SlipwayBinary, AllowHostSteps: o.AllowHostSteps}
 	if o.AllowHostSteps {
 		o.Logger.Warn("host steps allowed: steps whose image has no local mapping run unisolated on this machine", "component", "localrunner")
 	}

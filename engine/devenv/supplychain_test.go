@@ -11,8 +11,8 @@ func TestHostStepsWiring(t *testing.T) {
 		if h.AllowHostSteps != allow {
 			t.Errorf("AllowHostSteps = %v for Options.AllowHostSteps %v", h.AllowHostSteps, allow)
 		}
-		if h.Supervisor != "/opt/slipway" || h.SlipwayBinary != "/opt/slipway" {
-			t.Errorf("steps run as %q under supervisor %q, want both the slipway binary", h.SlipwayBinary, h.Supervisor)
+		if h.Reaper != "/opt/slipway" || h.SlipwayBinary != "/opt/slipway" {
+			t.Errorf("steps run as %q, reaped by %q, want both the slipway binary", h.SlipwayBinary, h.Reaper)
 		}
 	}
 }

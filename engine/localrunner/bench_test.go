@@ -82,10 +82,11 @@ func BenchmarkRunnerHostStepPerTask(b *testing.B) {
 	benchExecute(b, 1, 1, &HostSteps{Images: map[string]string{"busybox": ""}})
 }
 
-// BenchmarkRunnerSupervisedStepPerTask runs the step under its supervisor, as slipway dev
-// does: one more process start (this test binary) per step, so steps die with the runner.
-func BenchmarkRunnerSupervisedStepPerTask(b *testing.B) {
-	benchExecute(b, 1, 1, &HostSteps{Images: map[string]string{"busybox": ""}, Supervisor: "/proc/self/exe"})
+// BenchmarkRunnerReapedStepPerTask guards the step's process group with the reaper, as
+// slipway dev does, so that the step dies with the runner: two more writes to a pipe per step
+// (the reaper process is started once).
+func BenchmarkRunnerReapedStepPerTask(b *testing.B) {
+	benchExecute(b, 1, 1, &HostSteps{Images: map[string]string{"busybox": ""}, Reaper: "/proc/self/exe"})
 }
 
 // BenchmarkDAG50 schedules and runs a 50-task DAG (10 layers of 5) whose steps do nothing: the

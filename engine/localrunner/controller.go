@@ -149,7 +149,7 @@ func (c *Controller) poll(ctx context.Context) error {
 		case running && pr.IsCancelled():
 			a.cancel(errUserCancelled)
 		case running && graceful:
-			c.endGracefully(ctx, a, pr)
+			c.endGracefully(a, pr)
 		case running, full:
 		case pr.IsCancelled():
 			// Cancelled while nobody ran it (for example while the runner was down).
@@ -163,12 +163,13 @@ func (c *Controller) poll(ctx context.Context) error {
 	return nil
 }
 
-// endGracefully hands a graceful spec.status to a running run, once, and shows it in the
-// run's condition at once (Tekton's CancelledRunningFinally or StoppedRunningFinally).
-func (c *Controller) endGracefully(ctx context.Context, a *activeRun, pr *v1.PipelineRun) {
+// endGracefully hands a graceful spec.status to a running run, once. The run's observer shows
+// it in the run's condition (CancelledRunningFinally or StoppedRunningFinally) once Execute has
+// applied it.
+func (c *Controller) endGracefully(a *activeRun, pr *v1.PipelineRun) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if a.sent == pr.Spec.Status {
-		c.mu.Unlock()
 		return
 	}
 	select {
@@ -176,17 +177,6 @@ func (c *Controller) endGracefully(ctx context.Context, a *activeRun, pr *v1.Pip
 		a.sent = pr.Spec.Status
 	default:
 		// Execute is between phases; the next poll delivers it.
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Unlock()
-	err := c.updatePipelineRun(ctx, pr, func(cur *v1.PipelineRun) {
-		if !cur.IsDone() {
-			markRunning(cur, "", c.opts.Now())
-		}
-	})
-	if err != nil {
-		c.opts.Logger.Error("mark pipelinerun ending gracefully", "pipelinerun", pr.Namespace+"/"+pr.Name, "err", err)
 	}
 }
 
@@ -255,7 +245,7 @@ func (c *Controller) execute(ctx context.Context, pr *v1.PipelineRun, status <-c
 		return
 	}
 	order := taskOrder(run.Pipeline)
-	obs := &runObserver{c: c, log: log, pr: pr, pipeline: pipelineName(pr), order: order, tasks: map[string]TaskOutcome{}}
+	obs := &runObserver{c: c, log: log, runCtx: ctx, pr: pr, pipeline: pipelineName(pr), order: order, tasks: map[string]TaskOutcome{}}
 	for name, o := range previous {
 		obs.tasks[name] = o
 	}
@@ -380,8 +370,11 @@ func (c *Controller) writeTaskRunStatus(ctx context.Context, ns, name string, st
 
 // runObserver turns task updates into TaskRun objects and PipelineRun progress.
 type runObserver struct {
-	c        *Controller
-	log      *slog.Logger
+	c   *Controller
+	log *slog.Logger
+	// runCtx is the run's context: once the runner shuts down, nothing more is written. The
+	// contexts of single updates end for the run's own reasons (a timeout, a graceful cancel).
+	runCtx   context.Context
 	pr       *v1.PipelineRun
 	pipeline string
 	order    []string
@@ -392,7 +385,7 @@ type runObserver struct {
 
 // TaskUpdate implements Observer.
 func (o *runObserver) TaskUpdate(ctx context.Context, t TaskOutcome) {
-	if shuttingDown(ctx) {
+	if shuttingDown(o.runCtx) {
 		return // leave everything as it is; the next runner resumes it
 	}
 	o.mu.Lock()
@@ -410,6 +403,21 @@ func (o *runObserver) TaskUpdate(ctx context.Context, t TaskOutcome) {
 	})
 	if err != nil {
 		o.log.Error("update pipelinerun progress", "err", err)
+	}
+}
+
+// RunInterrupted shows a graceful end in the run's condition once Execute applied it.
+func (o *runObserver) RunInterrupted(ctx context.Context, _ v1.PipelineRunSpecStatus) {
+	if shuttingDown(o.runCtx) {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	err := o.c.updatePipelineRun(context.WithoutCancel(ctx), o.pr, func(cur *v1.PipelineRun) {
+		markRunning(cur, progress(o.tasks, len(o.order)), o.c.opts.Now())
+	})
+	if err != nil {
+		o.log.Error("show the graceful end in the pipelinerun's condition", "err", err)
 	}
 }
 

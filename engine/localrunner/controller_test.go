@@ -38,7 +38,7 @@ func (k *cluster) startController(t *testing.T, options ...ControllerOption) (st
 	k.logRoot = filepath.Join(dir, "logs")
 	ctl := NewController(k.c, nil, Options{
 		WorkRoot: filepath.Join(dir, "work"), LogRoot: filepath.Join(dir, "logs"),
-		Steps: &HostSteps{AllowHostSteps: true, Supervisor: "/proc/self/exe"},
+		Steps: &HostSteps{AllowHostSteps: true, Reaper: "/proc/self/exe"},
 	}, append([]ControllerOption{WithNamespace(k.ns), WithPollInterval(100 * time.Millisecond)}, options...)...)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
@@ -230,6 +230,15 @@ func TestControllerSpecStatus(t *testing.T) {
 			if tt.interim != "" {
 				k.waitFor(t, pr, "the interim reason "+tt.interim, reasonIs(tt.interim))
 			}
+			if tt.wantA == "TaskRunCancelled" {
+				// Released only once cancelled, a would succeed if the cancel came too late.
+				for deadline := time.Now().Add(60 * time.Second); taskRunReason(k.taskRun(t, name+"-a")) != tt.wantA; {
+					if time.Now().After(deadline) {
+						t.Fatalf("task a was not cancelled: %+v", k.taskRun(t, name+"-a").Status)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
 			touch(t, dir+"/release-a")
 			touch(t, dir+"/release-f")
 			done := k.waitFor(t, pr, "the run to end", isDone)
@@ -272,7 +281,7 @@ func (k *cluster) markInterrupted(t *testing.T, pr *v1.PipelineRun, now time.Tim
 	if err := ctl.updatePipelineRun(t.Context(), pr, func(cur *v1.PipelineRun) { markRunning(cur, "running", now) }); err != nil {
 		t.Fatal(err)
 	}
-	obs := &runObserver{c: ctl, log: ctl.opts.Logger, pr: pr, pipeline: pr.Name, order: []string{"a", "b", "f"}, tasks: map[string]TaskOutcome{}}
+	obs := &runObserver{c: ctl, log: ctl.opts.Logger, runCtx: t.Context(), pr: pr, pipeline: pr.Name, order: []string{"a", "b", "f"}, tasks: map[string]TaskOutcome{}}
 	obs.TaskUpdate(t.Context(), TaskOutcome{PipelineTask: "a", TaskRunName: pr.Name + "-a", State: TaskSucceeded, Reason: "Succeeded",
 		StartTime: now, CompletionTime: now,
 		Results: []v1.TaskRunResult{{Name: "v", Type: v1.ResultsTypeString, Value: *v1.NewStructuredValues("7")}}})
@@ -356,12 +365,12 @@ func TestControllerResumes(t *testing.T) {
 }
 
 // TestRunThatKillsItsRunnerIsNotResumedForever runs a pipeline whose step SIGKILLs the runner
-// (a separate process) every time, restarting the runner after each death, as a supervisor of
+// (a separate process) every time, restarting the runner after each death, as a process manager of
 // `slipway dev` would. The run must end failed after WithMaxResumes resumes (3 by default).
 func TestRunThatKillsItsRunnerIsNotResumedForever(t *testing.T) {
 	k := newCluster(t)
 	hc := helperConfig{Kubeconfig: writeKubeconfig(t, apiServer.Config(t)), Namespace: k.ns, Dir: t.TempDir()}
-	// Unsupervised, the step's parent is the runner itself.
+	// The step's parent is the runner itself.
 	pr := k.createRun(t, fixtureDoc("killer", "kill -KILL $PPID; sleep 60"))
 	deaths := 0
 	for starts := 1; ; starts++ {

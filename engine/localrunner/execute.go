@@ -92,7 +92,7 @@ func Execute(ctx context.Context, run Run, opts Options) Outcome {
 	dagCtx, cancelDAG := context.WithCancelCause(tasksCtx)
 	defer cancelDAG(nil)
 	e.cancelDAG = cancelDAG
-	e.interrupt(pr.Spec.Status)
+	e.interrupt(ctx, pr.Spec.Status)
 	e.runGraph(dagCtx, e.spec.Tasks, graph, false)
 	e.noteTimeout(ctx, tasksCtx)
 
@@ -115,21 +115,26 @@ func Execute(ctx context.Context, run Run, opts Options) Outcome {
 	return e.outcome(ctx, pipelineCtx, out)
 }
 
+// interruptObserver is an Observer that is also told when a graceful end takes effect.
+type interruptObserver interface {
+	RunInterrupted(ctx context.Context, status v1.PipelineRunSpecStatus)
+}
+
 // interrupt applies a spec.status to the run. Only the graceful ends matter here, and a
 // graceful cancel overrides a graceful stop; a hard cancel arrives as ctx's cancellation.
-func (e *executor) interrupt(status v1.PipelineRunSpecStatus) {
-	switch status {
-	case v1.PipelineRunSpecStatusCancelledRunFinally:
-		if e.graceful != status {
-			e.log.Info("gracefully cancelling: running tasks are cancelled, finally runs")
-		}
-		e.graceful = status
+func (e *executor) interrupt(ctx context.Context, status v1.PipelineRunSpecStatus) {
+	switch {
+	case status == v1.PipelineRunSpecStatusCancelledRunFinally && e.graceful != status:
+		e.log.Info("gracefully cancelling: running tasks are cancelled, finally runs")
 		e.cancelDAG(errGracefullyCancelled)
-	case v1.PipelineRunSpecStatusStoppedRunFinally:
-		if e.graceful == "" {
-			e.log.Info("gracefully stopping: running tasks finish, no new ones start, finally runs")
-			e.graceful = status
-		}
+	case status == v1.PipelineRunSpecStatusStoppedRunFinally && e.graceful == "":
+		e.log.Info("gracefully stopping: running tasks finish, no new ones start, finally runs")
+	default:
+		return
+	}
+	e.graceful = status
+	if o, ok := e.opts.Observer.(interruptObserver); ok {
+		o.RunInterrupted(ctx, status)
 	}
 }
 
@@ -300,7 +305,7 @@ func (e *executor) runGraph(ctx context.Context, tasks []v1.PipelineTask, g *dag
 				continue
 			}
 			// Candidates waiting for a free slot are skipped on the next round.
-			e.interrupt(st)
+			e.interrupt(ctx, st)
 		}
 	}
 }

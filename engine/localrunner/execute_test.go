@@ -41,7 +41,7 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{dir: dir, opts: Options{
 		WorkRoot: filepath.Join(dir, "work"),
 		LogRoot:  filepath.Join(dir, "logs"),
-		Steps:    &HostSteps{AllowHostSteps: true, Supervisor: "/proc/self/exe"},
+		Steps:    &HostSteps{AllowHostSteps: true, Reaper: "/proc/self/exe"},
 	}}
 }
 

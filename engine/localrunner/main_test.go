@@ -27,7 +27,7 @@ import (
 var apiServer = kubetest.New("localrunner")
 
 func TestMain(m *testing.M) {
-	// Sandboxed and supervised steps re-execute the test binary.
+	// Sandboxed steps and the reaper of host steps re-execute the test binary.
 	if len(os.Args) > 1 && os.Args[1] == sandbox.ExecCommand {
 		os.Exit(sandbox.Child())
 	}
@@ -53,8 +53,8 @@ type helperConfig struct {
 	Namespace  string `json:"namespace,omitempty"`
 	// Dir holds the work and log roots.
 	Dir string `json:"dir"`
-	// Supervised runs host steps under the supervisor (this test binary).
-	Supervised bool `json:"supervised,omitempty"`
+	// Reaped guards host steps with a reaper (this test binary).
+	Reaped bool `json:"reaped,omitempty"`
 }
 
 // runHelper is the runner process of a helper; it returns its exit code.
@@ -67,8 +67,8 @@ func runHelper(doc string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	steps := &HostSteps{AllowHostSteps: true}
-	if hc.Supervised {
-		steps.Supervisor = "/proc/self/exe"
+	if hc.Reaped {
+		steps.Reaper = "/proc/self/exe"
 	}
 	opts := Options{WorkRoot: filepath.Join(hc.Dir, "work"), LogRoot: filepath.Join(hc.Dir, "logs"), Steps: steps}
 	if hc.Kubeconfig == "" {

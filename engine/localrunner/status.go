@@ -135,11 +135,6 @@ func markRunning(pr *v1.PipelineRun, message string, now time.Time) {
 	if st.StartTime == nil {
 		st.StartTime = metaTime(now)
 	}
-	if message == "" {
-		if c := st.GetCondition(apis.ConditionSucceeded); c != nil {
-			message = c.Message
-		}
-	}
 	st.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionUnknown,
 		Reason: runningReason(pr), Message: message})
 }

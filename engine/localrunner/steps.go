@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,12 +67,15 @@ type HostSteps struct {
 	Path string
 	// KillGrace is how long a step's process group gets between SIGTERM and SIGKILL (default 2s).
 	KillGrace time.Duration
-	// Supervisor is a binary that serves sandbox.ExecCommand (the slipway binary, or a test
-	// binary whose TestMain calls sandbox.Child). When set, each host step runs under it (see
-	// sandbox.Supervised), and if the runner dies, even by SIGKILL, every process of the
-	// step's process group dies with it. Without it only the step's own process does, and
-	// processes it started may outlive the runner.
-	Supervisor string
+	// Reaper is a binary that serves sandbox.ExecCommand (the slipway binary, or a test
+	// binary whose TestMain calls sandbox.Child). When set, it is started once as a
+	// sandbox.Reaper that guards every host step's process group: if the runner dies, even by
+	// SIGKILL, every process of a running step dies with it. Without it only the step's own
+	// process does (Pdeathsig), and processes it started may outlive the runner.
+	Reaper string
+
+	reaperMu sync.Mutex
+	reaper   *sandbox.Reaper
 	// Sandboxes maps an image (tag and digest are ignored) to a binary that runs in a fresh
 	// sandbox root per step, as an unprivileged host uid range (see SandboxImage). Such steps
 	// need a runner that is real root and a binary that serves sandbox.ExecCommand.
@@ -170,6 +174,38 @@ func writeScript(s StepExec) ([]string, error) {
 	return append(append(interp, path), s.Args...), nil
 }
 
+// startReaper starts the reaper on the first step, and again after one died.
+func (h *HostSteps) startReaper() (*sandbox.Reaper, error) {
+	if h.Reaper == "" {
+		return nil, nil
+	}
+	h.reaperMu.Lock()
+	defer h.reaperMu.Unlock()
+	if h.reaper == nil || h.reaper.Err() != nil {
+		r, err := sandbox.StartReaper(h.Reaper)
+		if err != nil {
+			return nil, err
+		}
+		h.reaper = r
+	}
+	return h.reaper, nil
+}
+
+// guard registers a step's process group with the reaper, starting a new reaper if the last
+// one died.
+func (h *HostSteps) guard(pgid int) (*sandbox.Reaper, error) {
+	for range 2 {
+		r, err := h.startReaper()
+		if r == nil || err != nil {
+			return nil, err
+		}
+		if err = r.Guard(pgid); err == nil {
+			return r, nil
+		}
+	}
+	return nil, errors.New("the reaper of host steps keeps dying")
+}
+
 // RunStep implements StepRunner.
 func (h *HostSteps) RunStep(ctx context.Context, s StepExec) (int, error) {
 	if img, ok := h.sandboxFor(s.Image); ok {
@@ -190,13 +226,11 @@ func (h *HostSteps) RunStep(ctx context.Context, s StepExec) (int, error) {
 	if grace == 0 {
 		grace = 2 * time.Second
 	}
-	var cmd *exec.Cmd
-	if h.Supervisor != "" {
-		cmd = sandbox.Supervised(ctx, h.Supervisor, argv)
-	} else {
-		cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if _, err := h.startReaper(); err != nil {
+		return 1, fmt.Errorf("step %q: %w", s.Name, err)
 	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Dir = s.Dir
 	// A clean environment: build steps must not inherit the runner's credentials. Later
 	// entries win, so a step may set its own HOME or PATH.
@@ -214,9 +248,18 @@ func (h *HostSteps) RunStep(ctx context.Context, s StepExec) (int, error) {
 		return 1, fmt.Errorf("start step %q: %w", s.Name, err)
 	}
 	pgid := cmd.Process.Pid
+	reaper, err := h.guard(pgid)
+	if err != nil {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return 1, fmt.Errorf("step %q: %w", s.Name, err)
+	}
 	werr := cmd.Wait()
 	// Like a container, a step ends with everything it started.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if reaper != nil {
+		_ = reaper.Release(pgid)
+	}
 	if code, ok := sandbox.ExitStatus(ctx, werr); ok {
 		return code, nil
 	}

@@ -14,17 +14,16 @@ import (
 // step does not keep running beside a runner that may be resumed.
 func TestStepsDieWithTheirRunner(t *testing.T) {
 	tests := []struct {
-		name       string
-		supervised bool
+		name   string
+		reaped bool
 		// step is the step's body; %[1]d is a number unique to the test, found in the
 		// command lines of the step's processes.
 		step  string
 		procs int
 	}{
-		{"supervised: every process of the step", true, `script: "sleep %[1]d1 & sleep %[1]d2; wait"`, 2},
-		// The supervisor's own command line names the command too.
-		{"supervised: a command", true, `command: [sleep, "%[1]d3"]`, 2},
-		{"unsupervised: the step's own process", false, `command: [sleep, "%[1]d4"]`, 1},
+		{"reaped: every process of the step", true, `script: "sleep %[1]d1 & sleep %[1]d2; wait"`, 2},
+		{"reaped: a command", true, `command: [sleep, "%[1]d3"]`, 1},
+		{"without a reaper: the step's own process", false, `command: [sleep, "%[1]d4"]`, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,7 +36,7 @@ spec:
     - name: t
       taskSpec: {steps: [{name: s, image: alpine, `+tt.step+`}]}
 `, marker)
-			runner := startHelper(t, helperConfig{Run: doc, Dir: t.TempDir(), Supervised: tt.supervised})
+			runner := startHelper(t, helperConfig{Run: doc, Dir: t.TempDir(), Reaped: tt.reaped})
 			mark := fmt.Sprint(marker)
 			var pids []string
 			for deadline := time.Now().Add(30 * time.Second); len(pids) < tt.procs; pids = processesWith(mark) {
@@ -80,7 +79,7 @@ func TestUnknownImages(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			marker := filepath.Join(t.TempDir(), "ran")
-			f.opts.Steps = &HostSteps{Images: map[string]string{"alpine": ""}, AllowHostSteps: tt.allow, Supervisor: "/proc/self/exe"}
+			f.opts.Steps = &HostSteps{Images: map[string]string{"alpine": ""}, AllowHostSteps: tt.allow, Reaper: "/proc/self/exe"}
 			out := f.execute(t, t.Context(), `
 metadata: {name: unknown}
 spec:

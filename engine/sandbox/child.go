@@ -20,10 +20,11 @@ var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 // Child is the inside half of Run: it runs as the sandbox's pid 1, reads the spec Run sends,
 // builds the root (binds, /proc, a minimal /dev, /dev/shm), pivots into it and runs the
 // command, reaping every process that ends up orphaned in the sandbox. It returns the exit code
-// the process should exit with; errors before the command starts are reported to Run.
+// the process should exit with; errors before the command starts are reported to Run. Started
+// by StartReaper, it is a Reaper's process instead.
 func Child() int {
-	if len(os.Args) > 2 && os.Args[2] == superviseMode {
-		return supervise(os.Args[3:])
+	if len(os.Args) > 2 && os.Args[2] == reapMode {
+		return runReaper()
 	}
 	specFile, errFile := os.NewFile(specFD, "spec"), os.NewFile(errFD, "errors")
 	// The executable stays mapped; its descriptor must not reach the command.
