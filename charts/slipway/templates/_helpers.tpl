@@ -138,9 +138,15 @@ spec:
         sizeLimit: 1Gi
     {{- range .mounts }}
     - name: {{ .name }}
+      {{- if get . "configMap" }}
+      configMap:
+        name: {{ get . "configMap" }}
+        defaultMode: 0440
+      {{- else }}
       secret:
         secretName: {{ .secret }}
         defaultMode: 0440
+      {{- end }}
     {{- end }}
 {{- end -}}
 
