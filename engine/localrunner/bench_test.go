@@ -86,7 +86,11 @@ func BenchmarkRunnerHostStepPerTask(b *testing.B) {
 // slipway dev does, so that the step dies with the runner: two more writes to a pipe per step
 // (the reaper process is started once).
 func BenchmarkRunnerReapedStepPerTask(b *testing.B) {
-	benchExecute(b, 1, 1, &HostSteps{Images: map[string]string{"busybox": ""}, Reaper: "/proc/self/exe"})
+	steps := &HostSteps{Images: map[string]string{"busybox": ""}, Reaper: "/proc/self/exe"}
+	if _, err := steps.startReaper(); err != nil { // once per runner, not per step
+		b.Fatal(err)
+	}
+	benchExecute(b, 1, 1, steps)
 }
 
 // BenchmarkDAG50 schedules and runs a 50-task DAG (10 layers of 5) whose steps do nothing: the
