@@ -58,3 +58,28 @@ func BenchmarkCommitGrownRepo(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadFollowingBranch measures what the syncer does after every commit made by
+// someone else: fetch the new tip and read 500 applications' manifests. Each fetch adds a
+// pack to the cache, so the cost must not grow with the number of commits followed.
+func BenchmarkReadFollowingBranch(b *testing.B) {
+	r := fileRemote(b)
+	seedHistory(b, r.bare, 2000, 500)
+	ctx := b.Context()
+	reader, other := r.writer(b), r.writer(b)
+	if _, _, err := reader.Read(ctx, "main", "environments/staging"); err != nil { // warms the cache
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		if _, err := other.Commit(ctx, Change{Branch: "main", Dir: "environments/production/bench", Subject: "bench",
+			Files: files("deployment.yaml", fmt.Sprintf("n: %d\n", i))}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, got, err := reader.Read(ctx, "main", "environments/staging"); err != nil || len(got) != 500 {
+			b.Fatalf("Read = %d files, %v", len(got), err)
+		}
+	}
+}

@@ -18,15 +18,19 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 var (
@@ -47,6 +51,10 @@ const (
 	remoteName = "origin"
 	// maxWindowUnits caps the backoff window, in attempt durations (see backoff).
 	maxWindowUnits = 16
+	// defaultMaxPacks bounds the packfiles of one cache (see cache).
+	defaultMaxPacks = 50
+	// objectCacheSize bounds the decoded objects each open cache keeps in memory.
+	objectCacheSize = 16 * cache.MiByte
 )
 
 // Author is the identity recorded as author and committer of every commit a Writer makes.
@@ -72,6 +80,7 @@ type Writer struct {
 	signingKey, signingPassphrase []byte
 
 	caBundle    []byte
+	maxPacks    int
 	opTimeout   time.Duration
 	maxAttempts int
 	backoffBase time.Duration
@@ -81,6 +90,7 @@ type Writer struct {
 
 	mu       sync.Mutex
 	branches map[string]*sync.Mutex
+	repos    map[string]*git.Repository // open caches, each used under its branch's lock
 }
 
 // Option configures optional behaviour of a Writer.
@@ -143,6 +153,7 @@ func New(remoteURL, dir string, author Author, opts ...Option) (*Writer, error) 
 		url:         remoteURL,
 		dir:         dir,
 		author:      author,
+		maxPacks:    defaultMaxPacks,
 		opTimeout:   2 * time.Minute,
 		maxAttempts: 20,
 		backoffBase: 20 * time.Millisecond,
@@ -150,6 +161,7 @@ func New(remoteURL, dir string, author Author, opts ...Option) (*Writer, error) 
 		log:         slog.New(slog.DiscardHandler),
 		now:         time.Now,
 		branches:    make(map[string]*sync.Mutex),
+		repos:       make(map[string]*git.Repository),
 	}
 	for _, o := range opts {
 		o(w)
@@ -225,21 +237,60 @@ func (w *Writer) lockBranch(branch string) func() {
 	return m.Unlock
 }
 
-// cache opens (or creates) the bare cache repository of one branch. Each branch gets its own
-// so that go-git storage is only ever used under that branch's lock.
+// cache opens (or creates) the bare cache repository of one branch, or returns it open from
+// an earlier call: go-git then reads the pack indexes once, not on every call, and keeps the
+// objects it decoded. Each branch gets its own so that go-git storage is only ever used under
+// that branch's lock, which the caller holds.
 func (w *Writer) cache(branch string) (*git.Repository, error) {
+	w.mu.Lock()
+	repo := w.repos[branch]
+	w.mu.Unlock()
+	path := w.cachePath(branch)
+	// Every fetch that brings commits adds a packfile, and go-git looks an object up in each
+	// pack in turn, so reading slows down with every commit the cache has seen fetched. Past
+	// the bound the cache starts over: one full fetch of the branch instead of a slowdown that
+	// grows with the config repo's age.
+	if packs := countPacks(path); packs > w.maxPacks {
+		w.log.Info("config repo cache holds too many packs, starting it over", "branch", branch, "packs", packs)
+		if err := os.RemoveAll(path); err != nil {
+			return nil, fmt.Errorf("reset config repo cache: %w", err)
+		}
+		repo = nil
+	}
+	if repo == nil {
+		var err error
+		if repo, err = w.openCache(branch, path); err != nil {
+			return nil, err
+		}
+	}
+	w.mu.Lock()
+	w.repos[branch] = repo
+	w.mu.Unlock()
+	return repo, nil
+}
+
+func (w *Writer) cachePath(branch string) string {
 	key := sha256.Sum256([]byte(w.url + "\x00" + branch))
-	path := filepath.Join(w.dir, hex.EncodeToString(key[:12])+".git")
-	repo, err := git.PlainOpen(path)
+	return filepath.Join(w.dir, hex.EncodeToString(key[:12])+".git")
+}
+
+// openCache opens or creates the cache repository at path and points its remote at w.url.
+func (w *Writer) openCache(branch, path string) (*git.Repository, error) {
+	// The object cache is bounded well below go-git's default of 96 MiB: it stays open for
+	// the life of the Writer, one per branch.
+	storage := func() *filesystem.Storage {
+		return filesystem.NewStorage(osfs.New(path), cache.NewObjectLRU(objectCacheSize))
+	}
+	repo, err := git.Open(storage(), nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		repo, err = git.PlainInit(path, true)
+		repo, err = git.Init(storage(), nil)
 	} else if err != nil {
 		// A cache left broken by a crash holds nothing the remote does not: start over.
 		w.log.Warn("config repo cache unreadable, recreating", "branch", branch, "error", err)
 		if rmErr := os.RemoveAll(path); rmErr != nil {
 			return nil, fmt.Errorf("reset config repo cache: %w", rmErr)
 		}
-		repo, err = git.PlainInit(path, true)
+		repo, err = git.Init(storage(), nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open config repo cache: %w", err)
@@ -260,6 +311,21 @@ func (w *Writer) cache(branch string) (*git.Repository, error) {
 		}
 	}
 	return repo, nil
+}
+
+// countPacks returns how many packfiles the bare repository at path holds.
+func countPacks(path string) int {
+	entries, err := os.ReadDir(filepath.Join(path, "objects", "pack"))
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".pack") {
+			n++
+		}
+	}
+	return n
 }
 
 // fetchTip fetches branch and returns its tip commit, or nil when the remote has no such

@@ -36,7 +36,7 @@ var backends = []struct {
 }{
 	{name: "http", new: func(t *testing.T) remote { return httpRemote(t) }},
 	{name: "ssh", new: sshRemote},
-	{name: "file", new: fileRemote},
+	{name: "file", new: func(t *testing.T) remote { return fileRemote(t) }},
 }
 
 func httpRemote(t testing.TB, opts ...gitserver.Option) remote {
@@ -51,7 +51,7 @@ func httpRemote(t testing.TB, opts ...gitserver.Option) remote {
 	return remote{url: srv.URL + "/config.git", bare: filepath.Join(root, "config.git")}
 }
 
-func fileRemote(t *testing.T) remote {
+func fileRemote(t testing.TB) remote {
 	t.Helper()
 	bare := filepath.Join(t.TempDir(), "config.git")
 	gitCLI(t, "", "init", "--bare", "--quiet", "--initial-branch=main", bare)
