@@ -1,11 +1,13 @@
 package syncer
 
 import (
-	"time"
+	"bytes"
+	"slices"
 
 	"github.com/argoproj/argo-cd/gitops-engine/pkg/cache"
 	"github.com/argoproj/argo-cd/gitops-engine/pkg/utils/kube"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -71,7 +73,8 @@ func drifted(n, o *unstructured.Unstructured, manager string) bool {
 	} else if equality.Semantic.DeepEqual(desired(n), desired(o)) {
 		return false
 	}
-	return lastWriter(n) != manager
+	ws := writers(n, o)
+	return len(ws) == 0 || slices.ContainsFunc(ws, func(w string) bool { return w != manager })
 }
 
 // desired is obj without its status and the metadata the API server maintains.
@@ -84,25 +87,39 @@ func desired(obj *unstructured.Unstructured) map[string]any {
 	return c.Object
 }
 
-// lastWriter is the field manager that most recently changed obj's main resource (status
-// writes excluded), or "" if that is unknown or two managers tie: managed-field times have a
-// one-second resolution, and a needless sync is cheap where a missed repair is not.
-func lastWriter(obj *unstructured.Unstructured) string {
-	var latest time.Time
-	who, tied := "", false
-	for _, m := range obj.GetManagedFields() {
-		if m.Subresource != "" || m.Time == nil {
+// writers are the field managers whose entries in the object's managed fields differ between o
+// and n: who made the change from o to n. Status writes are left out; writes through other
+// subresources are not (`kubectl scale` changes spec.replicas through /scale, in an entry
+// that has no time). None means the change cannot be told apart from the entries (two writes
+// by one manager within the one-second resolution of their times): a needless sync is cheap
+// where a missed repair is not.
+func writers(n, o *unstructured.Unstructured) []string {
+	type key struct{ manager, operation, subresource string }
+	before := map[key]metav1.ManagedFieldsEntry{}
+	for _, m := range o.GetManagedFields() {
+		before[key{m.Manager, string(m.Operation), m.Subresource}] = m
+	}
+	var out []string
+	for _, m := range n.GetManagedFields() {
+		if m.Subresource == "status" {
 			continue
 		}
-		switch t := m.Time.Time; {
-		case who == "" || t.After(latest):
-			latest, who, tied = t, m.Manager, false
-		case t.Equal(latest) && m.Manager != who:
-			tied = true
+		if prev, ok := before[key{m.Manager, string(m.Operation), m.Subresource}]; ok && sameEntry(prev, m) {
+			continue
+		}
+		if !slices.Contains(out, m.Manager) {
+			out = append(out, m.Manager)
 		}
 	}
-	if tied {
-		return ""
+	return out
+}
+
+func sameEntry(a, b metav1.ManagedFieldsEntry) bool {
+	if (a.Time == nil) != (b.Time == nil) || a.Time != nil && !a.Time.Equal(b.Time) || a.APIVersion != b.APIVersion {
+		return false
 	}
-	return who
+	if (a.FieldsV1 == nil) != (b.FieldsV1 == nil) {
+		return false
+	}
+	return a.FieldsV1 == nil || bytes.Equal(a.FieldsV1.Raw, b.FieldsV1.Raw)
 }

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,19 @@ func newSnapshots(src headReader, timeout time.Duration) *snapshots {
 
 // Read returns the files under dir at the tip of branch, as Source.Read does.
 func (s *snapshots) Read(ctx context.Context, branch, dir string) (string, []manifest.File, error) {
+	rev, all, err := s.branch(ctx, branch)
+	if err != nil {
+		return "", nil, err
+	}
+	out := under(all, dir)
+	if len(out) == 0 {
+		return "", nil, fmt.Errorf("read dir %q at %s: not found", dir, shortRev(rev))
+	}
+	return rev, out, nil
+}
+
+// branch returns every file of branch at a tip read after the call began, sorted by path.
+func (s *snapshots) branch(ctx context.Context, branch string) (string, []manifest.File, error) {
 	s.mu.Lock()
 	b := s.branches[branch]
 	if b == nil {
@@ -76,17 +90,23 @@ func (s *snapshots) Read(ctx context.Context, branch, dir string) (string, []man
 	if r.err != nil {
 		return "", nil, r.err
 	}
+	return r.rev, r.all, nil
+}
+
+// under returns the files of all (sorted by path) below dir, with paths relative to it. A
+// binary search finds the first, so a thousand targets sharing one snapshot cost little.
+func under(all []manifest.File, dir string) []manifest.File {
 	prefix := strings.Trim(dir, "/") + "/"
+	i, _ := slices.BinarySearchFunc(all, prefix, func(f manifest.File, p string) int { return strings.Compare(f.Path, p) })
 	var out []manifest.File
-	for _, f := range r.all {
-		if rest, ok := strings.CutPrefix(f.Path, prefix); ok {
-			out = append(out, manifest.File{Path: rest, Data: f.Data})
+	for ; i < len(all); i++ {
+		rest, ok := strings.CutPrefix(all[i].Path, prefix)
+		if !ok {
+			break
 		}
+		out = append(out, manifest.File{Path: rest, Data: all[i].Data})
 	}
-	if len(out) == 0 {
-		return "", nil, fmt.Errorf("read dir %q at %s: not found", dir, shortRev(r.rev))
-	}
-	return r.rev, out, nil
+	return out
 }
 
 // read performs r, then starts the read queued behind it, if any.
@@ -104,6 +124,10 @@ func (s *snapshots) read(parent context.Context, branch string, b *branchReads, 
 		r.rev, r.all = last.rev, last.all
 	default:
 		r.rev, r.all, r.err = s.src.Read(ctx, branch, "")
+		if !slices.IsSortedFunc(r.all, byPath) {
+			r.all = slices.Clone(r.all)
+			slices.SortFunc(r.all, byPath)
+		}
 	}
 	s.mu.Lock()
 	if r.err == nil {
@@ -116,3 +140,5 @@ func (s *snapshots) read(parent context.Context, branch string, b *branchReads, 
 	s.mu.Unlock()
 	close(r.done)
 }
+
+func byPath(a, b manifest.File) int { return strings.Compare(a.Path, b.Path) }

@@ -111,6 +111,7 @@ func (s *Syncer) syncOnce(ctx context.Context, t Target, r *Result) error {
 		return fmt.Errorf("read %s:%s: %w", t.Branch, t.Dir, err)
 	}
 	r.Revision = rev
+	digest := filesDigest(files)
 	objs, err := parse(files)
 	if err != nil {
 		return fmt.Errorf("parse manifests at %s: %w", shortRev(rev), err)
@@ -144,7 +145,7 @@ func (s *Syncer) syncOnce(ctx context.Context, t Target, r *Result) error {
 	r.Resources, r.LiveReads = s.results(ctx, res, cached, prev.ok && prev.revision == rev)
 	r.Health = worst(r.Resources)
 	s.mu.Lock()
-	s.last[t.Name] = outcome{revision: rev, health: r.Health, ok: err == nil && !failed(r.Resources)}
+	s.last[t.Name] = outcome{revision: rev, digest: digest, health: r.Health, ok: err == nil && !failed(r.Resources)}
 	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", shortRev(rev), err)

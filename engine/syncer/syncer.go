@@ -142,6 +142,7 @@ type Syncer struct {
 // outcome is what the last sync of a target found.
 type outcome struct {
 	revision string
+	digest   string // of the directory's files (filesDigest)
 	health   Health
 	ok       bool
 }
@@ -177,6 +178,13 @@ func New(cfg *rest.Config, src Source, opts ...Option) (*Syncer, error) {
 	cc := cache.NewClusterCache(cfg,
 		cache.SetLogr(elog),
 		cache.SetKubectl(kubectl),
+		// The cache lists and watches every kind the API server serves. A syncer given only the
+		// rights it needs (charts/slipway grants the kinds the app chart renders) may list few
+		// of them; gitops-engine's default fails the whole cache sync on the first forbidden
+		// list. Leave such kinds out instead: applying one then fails with the API server's
+		// Forbidden, naming the object.
+		cache.SetRespectRBAC(cache.RespectRbacNormal),
+		cache.SetSettings(cache.Settings{ResourceHealthOverride: cache.NewNoopSettings(), ResourcesFilter: notSynced{}}),
 		cache.SetPopulateResourceInfoHandler(func(un *unstructured.Unstructured, _ bool) (any, bool) {
 			t := un.GetAnnotations()[AnnotationTarget]
 			// Keep the full manifest only of our own objects: they are what a sync diffs.
@@ -356,4 +364,12 @@ type warnings struct{ log *slog.Logger }
 
 func (w warnings) HandleWarningHeaderWithContext(ctx context.Context, code int, agent, text string) {
 	w.log.DebugContext(ctx, "API server warning", "code", code, "text", text)
+}
+
+// notSynced leaves out of the cluster cache the kinds no config repo holds: Events, which
+// only record what happened and churn with every rollout.
+type notSynced struct{}
+
+func (notSynced) IsExcludedResource(group, kind, _ string) bool {
+	return kind == "Event" && (group == "" || group == "events.k8s.io")
 }
