@@ -192,6 +192,8 @@ type SyncerConfig struct {
 	VerifySignatures bool
 	RegistryInsecure bool
 	Interval         time.Duration
+	// PushHook is the endpoint for the config repo's push webhook; off without secrets.
+	PushHook PushHook
 }
 
 // Getenv looks up one environment variable, like os.Getenv.
@@ -309,7 +311,7 @@ func LoadWebhook(env Getenv) (WebhookConfig, error) {
 // every missing or bad one.
 func LoadSyncer(env Getenv) (SyncerConfig, error) {
 	var p problems
-	c := SyncerConfig{Common: loadCommon(env, &p, false), ConfigRepo: loadConfigRepo(env, &p)}
+	c := SyncerConfig{Common: loadCommon(env, &p, false), ConfigRepo: loadConfigRepo(env, &p), PushHook: loadPushHook(env, &p)}
 	c.VerifySignatures = parseBool(env, &p, EnvVerifySignatures, true)
 	c.RegistryInsecure = parseBool(env, &p, EnvRegistryInsecure, false)
 	c.Interval = 3 * time.Minute
