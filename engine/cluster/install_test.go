@@ -247,3 +247,43 @@ func TestLabelValue(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkInstallerEnsure measures Ensure against a real API server: into a fresh namespace
+// (every Task and Pipeline applied) and into one already current (reads only), the cost a run
+// pays before it is submitted.
+func BenchmarkInstallerEnsure(b *testing.B) {
+	c, ns := apiServer.Namespace(b)
+	cfg := apiServer.Config(b)
+	cfg.QPS, cfg.Burst = 1000, 1000
+	direct, err := client.New(cfg, client.Options{Scheme: kubetest.Scheme(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, err := NewInstaller(direct, testStepImage, "bench", DefaultPipelineServiceAccount, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("fresh namespace", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			name := fmt.Sprintf("%s-fresh-%d", ns, i)
+			if err := c.Create(b.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if err := in.Ensure(b.Context(), name); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	if err := in.Ensure(b.Context(), ns); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("current", func(b *testing.B) {
+		for b.Loop() {
+			if err := in.Ensure(b.Context(), ns); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
