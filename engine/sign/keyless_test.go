@@ -434,3 +434,81 @@ func TestKeylessTrustValidation(t *testing.T) {
 		t.Error("NewTrustVerifier with nothing trusted succeeded")
 	}
 }
+
+// FuzzKeylessTrust feeds operator-supplied trust material (a Fulcio PEM bundle, a TSA chain,
+// an identity regexp) to the verifier: it accepts it or refuses it with ErrInvalidTrust, and
+// never panics.
+func FuzzKeylessTrust(f *testing.F) {
+	iss := keylesstest.NewIssuer(f, keylesstest.Kubernetes)
+	fulcio := keylesstest.NewFulcio(f, iss)
+	tsa := keylesstest.NewTSA(f)
+	f.Add(fulcio.TrustBundle(), tsa.CertChain(), `https://kubernetes\.io/.+`)
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), []byte{}, "(")
+	f.Add(append(fulcio.TrustBundle(), "trailing"...), keylesstest.PEM(tsa.Leaf), "")
+	f.Fuzz(func(t *testing.T, roots, tsaChain []byte, subjectRE string) {
+		id := sign.Identity{Issuer: iss.URL, SubjectRegexp: subjectRE}
+		if subjectRE == "" {
+			id = sign.Identity{Issuer: iss.URL, Subject: signerIdentity}
+		}
+		_, err := sign.NewTrustVerifier(sign.Trust{Keyless: &sign.KeylessTrust{
+			FulcioRoots: roots, TimestampAuthority: tsaChain, Identities: []sign.Identity{id},
+		}})
+		if err != nil && !errors.Is(err, sign.ErrInvalidTrust) {
+			t.Fatalf("err = %v, want ErrInvalidTrust", err)
+		}
+	})
+}
+
+func BenchmarkKeylessSignVerify(b *testing.B) {
+	if testing.Short() {
+		b.Skip("runs a registry")
+	}
+	host := startDistribution(b)
+	iss := keylesstest.NewIssuer(b, keylesstest.Kubernetes)
+	fulcio := keylesstest.NewFulcio(b, iss)
+	tsa := keylesstest.NewTSA(b)
+	token := func(context.Context) (string, error) {
+		return iss.Token(b, keylesstest.ServiceAccount(signerNamespace, signerAccount)), nil
+	}
+	keylessSigner := func(b *testing.B) *sign.Signer {
+		s, err := sign.NewKeylessSigner(sign.Keyless{FulcioURL: fulcio.URL, TimestampURL: tsa.URL, Token: token})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	img := pushImage(b, host, "bench/keyless")
+	b.Run("sign-new-certificate", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := keylessSigner(b).Sign(b.Context(), img); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	signer := keylessSigner(b)
+	b.Run("sign-reused-certificate", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := signer.Sign(b.Context(), img); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	fresh := pushImage(b, host, "bench/keyless-verify")
+	if _, err := signer.Sign(b.Context(), fresh); err != nil {
+		b.Fatal(err)
+	}
+	v, err := sign.NewTrustVerifier(sign.Trust{Keyless: &sign.KeylessTrust{
+		FulcioRoots: fulcio.TrustBundle(), TimestampAuthority: tsa.CertChain(),
+		Identities: []sign.Identity{{Issuer: iss.URL, Subject: signerIdentity}},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			if err := v.VerifyImage(b.Context(), fresh); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
