@@ -23,10 +23,18 @@ func newRollbackCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rollback APP --env ENV [--to RELEASE]",
 		Short: "Re-deploy an earlier Release of an application to one environment",
-		Long: `rollback commits the manifests of an earlier Release to the application's directory
-of the config repo for ENV; the syncer then applies them. Without --to it picks the newest
-Release deployed to ENV before the current one. It waits (see --wait) until the
-application's status shows the release synced and healthy there.`,
+		Long: `rollback returns ENV to the state an earlier Release ran in: it restores, in the application's
+directory of the config repo for ENV, the manifests that Release committed there (read back from
+the config repo's history), and the syncer applies them, verifying the image's signature first.
+
+The manifests are restored as they were, configuration included: the image, and the replicas,
+environment variables, resources, probes and routes the Release ran with. Changes made to the
+Application since then are not applied by the rollback; the next Release renders them again.
+Only a Release that ran in ENV can be chosen; promote one that did not.
+
+Without --to it picks the newest Release deployed to ENV before the current one. It waits (see
+--wait) until the application's status shows the release synced and healthy there, and fails
+if the syncer refuses or fails the sync.`,
 		Example: `  slipway rollback hello --env staging
   slipway rollback hello --env production --to hello-0d1a26e67d8f`,
 		Args: cobra.ExactArgs(1),

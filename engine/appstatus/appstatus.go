@@ -48,6 +48,7 @@ type Reporter struct {
 	progressing map[string]bool
 	byName      map[string]targetKey // target name -> what it deploys
 	revisions   map[string]string    // target name -> config revision last seen on the Application
+	movedAt     map[string]time.Time // target name -> when that revision was first seen
 }
 
 // targetKey names the Application environment a syncer target deploys.
@@ -94,12 +95,16 @@ func (t *Reporter) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 	t.mu.Lock()
 	t.byName = byName
 	var moved []string
+	movedAt := map[string]time.Time{}
 	for name, rev := range revisions {
 		if old, ok := t.revisions[name]; ok && old != rev {
 			moved = append(moved, name)
+			movedAt[name] = time.Now()
+		} else if at, ok := t.movedAt[name]; ok {
+			movedAt[name] = at
 		}
 	}
-	t.revisions = revisions
+	t.revisions, t.movedAt = revisions, movedAt
 	t.mu.Unlock()
 	t.Syncer.SetTargets(ts...)
 	if len(moved) > 0 {
@@ -151,9 +156,17 @@ func (t *Reporter) Nudge(ctx context.Context, every time.Duration) {
 func (t *Reporter) Report(ctx context.Context, tg syncer.Target, r syncer.Result) {
 	t.mu.Lock()
 	key, ok := t.byName[tg.Name]
+	moved := t.movedAt[tg.Name]
 	t.mu.Unlock()
 	if !ok {
 		return // the target was removed while it synced
+	}
+	if r.Started.Before(moved) {
+		// The sync began before the Application recorded the revision it now runs (a new
+		// Release, or a rollback): its outcome may be the previous revision's, and must not be
+		// shown as the new one's. The target was nudged when the revision moved; that sync
+		// reports.
+		return
 	}
 	ns, appName, env := key.namespace, key.app, key.env
 	if r.Revision == "" && r.Err != nil && strings.Contains(r.Err.Error(), "not found") {

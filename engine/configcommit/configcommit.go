@@ -8,6 +8,7 @@ import (
 
 	"slipway.dev/slipway/engine/configrepo"
 	"slipway.dev/slipway/engine/deploy"
+	"slipway.dev/slipway/engine/manifest"
 )
 
 // Committer implements deploy.Committer over a config-repo Writer and one branch.
@@ -39,4 +40,14 @@ func (c *Committer) Commit(ctx context.Context, d deploy.Commit) (string, error)
 		return "", fmt.Errorf("config repo: %w", err)
 	}
 	return res.Commit, nil
+}
+
+// ReadAt returns the files of dir as revision, a commit of the branch, held them; a rollback
+// restores them.
+func (c *Committer) ReadAt(ctx context.Context, revision, dir string) ([]manifest.File, error) {
+	files, err := c.w.ReadAt(ctx, c.branch, revision, dir)
+	if err != nil {
+		return nil, fmt.Errorf("config repo: %w", err)
+	}
+	return files, nil
 }

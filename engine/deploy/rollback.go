@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
+	"slipway.dev/slipway/engine/manifest"
 )
 
 // AnnotationRollbackPrefix starts the annotation that asks the deploy reconciler to re-deploy
@@ -28,10 +29,19 @@ const AnnotationRollbackPrefix = "rollback.slipway.dev/"
 // ErrRollback is wrapped by every error that refuses a rollback request.
 var ErrRollback = errors.New("rollback refused")
 
+// History reads the config repo as it was at an earlier revision. The deploy reconciler's
+// Committer must implement it for rollbacks (the config-repo committer does).
+type History interface {
+	ReadAt(ctx context.Context, revision, dir string) ([]manifest.File, error)
+}
+
 // RequestRollback asks for the Application's environment to run an earlier Release again:
 // the Release named to, or, if to is empty, the newest Release deployed there before the
-// current one. It checks the request, marks the Release for the deploy reconciler, which
-// commits the Release's manifests to the config repo, and returns the Release chosen.
+// current one. Only a Release that ran in the environment can be rolled back to: a rollback
+// restores the manifests that Release committed there, configuration included, so the
+// environment returns to a state it was in (a Release that never ran there is promoted
+// instead). It checks the request, marks the Release for the deploy reconciler, which commits
+// those manifests to the config repo again, and returns the Release chosen.
 func RequestRollback(ctx context.Context, c client.Client, namespace, app, env, to string) (*v1alpha1.Release, error) {
 	var a v1alpha1.Application
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: app}, &a); err != nil {
@@ -59,6 +69,10 @@ func RequestRollback(ctx context.Context, c client.Client, namespace, app, env, 
 		}
 		if r.Spec.Application != app {
 			return nil, fmt.Errorf("%w: release %s belongs to application %s, not %s", ErrRollback, to, r.Spec.Application, app)
+		}
+		if st := findEnv(r.Status.Environments, env); (st == nil || st.ConfigRevision == "") && r.Name != current {
+			return nil, fmt.Errorf("%w: release %s never ran in %s, so there are no manifests of it to restore; promote it to %s instead",
+				ErrRollback, to, env, env)
 		}
 		rel = &r
 	} else {
@@ -130,19 +144,26 @@ func rollbackRequests(rel *v1alpha1.Release) []string {
 	return envs
 }
 
-// rollback commits rel to each environment in envs, bypassing the out-of-order guard, records
-// it on the Application and marks the Release it replaced, then removes the requests.
+// rollback restores, in each environment in envs, the manifests rel committed there (read
+// back from the config repo at the revision rel's status records), bypassing the out-of-order
+// guard; records it on the Application and marks the Release it replaced, then removes the
+// requests. A request that cannot be honoured (no such environment, or rel never ran there;
+// RequestRollback refuses both) is dropped and logged.
 func (r *Reconciler) rollback(ctx context.Context, app *v1alpha1.Application, rel *v1alpha1.Release, envs []string) error {
 	for _, name := range envs {
-		i := slices.IndexFunc(app.Spec.Environments, func(e v1alpha1.Environment) bool { return e.Name == name })
-		if i < 0 {
+		if !slices.ContainsFunc(app.Spec.Environments, func(e v1alpha1.Environment) bool { return e.Name == name }) {
 			r.logger().Error("rollback to an environment the application does not have; request dropped",
 				"application", app.Name, "release", rel.Name, "environment", name)
 			continue
 		}
-		env := app.Spec.Environments[i]
 		replaced := currentRelease(app, name)
-		rev, err := r.commit(ctx, app, env, rel)
+		prev := findEnv(rel.Status.Environments, name)
+		if prev == nil || prev.ConfigRevision == "" {
+			r.logger().Error("rollback to a release that never ran in the environment; request dropped",
+				"application", app.Name, "release", rel.Name, "environment", name)
+			continue
+		}
+		rev, err := r.restore(ctx, app, name, rel, prev.ConfigRevision, replaced)
 		if err != nil {
 			return err
 		}
@@ -182,6 +203,40 @@ func (r *Reconciler) rollback(ctx context.Context, app *v1alpha1.Application, re
 		return fmt.Errorf("clear rollback request on %s: %w", rel.Name, err)
 	}
 	return nil
+}
+
+// restore commits again, to env's directory, the files it held at revision, when rel was
+// deployed there, and returns the new revision.
+func (r *Reconciler) restore(ctx context.Context, app *v1alpha1.Application, env string, rel *v1alpha1.Release, revision, replaced string) (string, error) {
+	h, ok := r.Committer.(History)
+	if !ok {
+		return "", fmt.Errorf("roll %s back to %s in %s: the config-repo committer cannot read its history", app.Name, rel.Name, env)
+	}
+	dir := Dir(env, app.Name)
+	files, err := h.ReadAt(ctx, revision, dir)
+	if err != nil {
+		return "", fmt.Errorf("roll %s back to %s in %s: read its manifests at %s: %w", app.Name, rel.Name, env, short(revision), err)
+	}
+	from := ""
+	if replaced != "" {
+		from = " from " + replaced
+	}
+	rev, err := r.Committer.Commit(ctx, Commit{
+		Dir:     dir,
+		Files:   files,
+		Subject: fmt.Sprintf("Roll back %s in %s%s to %s (%s)", app.Name, env, from, rel.Name, short(rel.Spec.SourceSHA)),
+		Trailers: [][2]string{
+			{"Source-Commit", rel.Spec.SourceSHA},
+			{"Image-Digest", rel.Spec.Image},
+			{"Slipway-Delivery", rel.Spec.Delivery},
+			{"Slipway-Release", rel.Name},
+			{"Slipway-Restores", revision},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("commit the rollback of %s to %s in %s: %w", app.Name, rel.Name, env, err)
+	}
+	return rev, nil
 }
 
 // markRolledBack records on the replaced Release that it no longer runs in env.

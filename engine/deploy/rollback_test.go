@@ -1,9 +1,13 @@
 package deploy_test
 
 import (
+	"context"
 	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +18,7 @@ import (
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
 	"slipway.dev/slipway/engine/deploy"
+	"slipway.dev/slipway/engine/manifest"
 )
 
 // push is one push to a ref, as its Delivery records it, and the Release built from it.
@@ -59,6 +64,39 @@ func createPush(t *testing.T, c client.Client, ns, app string, p push) *v1alpha1
 		t.Fatal(err)
 	}
 	return rel
+}
+
+// ReadAt returns the files of the commit to dir that answered revision, as the config repo's
+// history holds them.
+func (c *recordingCommitter) ReadAt(_ context.Context, revision, dir string) ([]manifest.File, error) {
+	c.mu.Lock()
+	commits := slices.Clone(c.commits)
+	c.mu.Unlock()
+	for _, cm := range commits {
+		h := sha256.New()
+		h.Write([]byte(cm.Dir))
+		for _, f := range cm.Files {
+			h.Write([]byte(f.Path + "\x00"))
+			h.Write(f.Data)
+		}
+		if cm.Dir == dir && hex.EncodeToString(h.Sum(nil))[:40] == revision {
+			return cm.Files, nil
+		}
+	}
+	return nil, fmt.Errorf("no commit %s of %s", revision, dir)
+}
+
+// deployedFile is the content of the last commit to dir.
+func (c *recordingCommitter) deployedFile(t *testing.T, dir string) string {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.commits) - 1; i >= 0; i-- {
+		if c.commits[i].Dir == dir {
+			return string(c.commits[i].Files[0].Data)
+		}
+	}
+	return ""
 }
 
 // deployedImage is the image in the last commit to dir.
@@ -182,6 +220,17 @@ func TestRollback(t *testing.T) {
 		t.Fatalf("before the rollback staging runs %s, want %s", got, r2.Name)
 	}
 	otherRel := createPush(t, c, ns, "other", push{n: 3, receivedAt: t0})
+	r1Files := r1Manifests(t, committer, dir)
+	// The Application's configuration changes after R2 (here: the namespace the renderer writes).
+	app := getApp(t, c, ns, "hello")
+	app.Spec.Environments[0].Namespace = "hello-moved"
+	if err := c.Update(t.Context(), app); err != nil {
+		t.Fatal(err)
+	}
+	none, err := deploy.RequestRollback(t.Context(), c, ns, "hello", "production", r1.Name)
+	if !errors.Is(err, deploy.ErrRollback) || !strings.Contains(err.Error(), "never ran in production") || none != nil {
+		t.Errorf("rollback of production to %s, which never ran there: %v, want ErrRollback saying so", r1.Name, err)
+	}
 
 	rolled, err := deploy.RequestRollback(t.Context(), c, ns, "hello", "staging", "")
 	if err != nil {
@@ -194,6 +243,9 @@ func TestRollback(t *testing.T) {
 	reconcile(t, r, r1)
 	if got := committer.deployedImage(t, dir); got != r1.Spec.Image {
 		t.Errorf("after the rollback the config repo deploys %s, want R1's %s", got, r1.Spec.Image)
+	}
+	if got := committer.deployedFile(t, dir); got != r1Files {
+		t.Errorf("after the rollback the config repo holds\n%s\nwant R1's manifests as committed, not the current spec rendered:\n%s", got, r1Files)
 	}
 	env := appEnv(t, c, ns, "hello", "staging")
 	if env.Release != r1.Name || env.Image != r1.Spec.Image || env.Sync != "Pending" {
@@ -247,4 +299,18 @@ func TestRollback(t *testing.T) {
 			}
 		})
 	}
+}
+
+// r1Manifests is the first commit to dir: what R1 deployed.
+func r1Manifests(t *testing.T, c *recordingCommitter, dir string) string {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cm := range c.commits {
+		if cm.Dir == dir {
+			return string(cm.Files[0].Data)
+		}
+	}
+	t.Fatalf("nothing committed to %s", dir)
+	return ""
 }
