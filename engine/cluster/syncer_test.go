@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,46 @@ func TestSyncerAppliesSignedRefusesUnsigned(t *testing.T) {
 	})
 	if ds, err := deployments("unsigned"); err != nil || len(ds) != 0 {
 		t.Errorf("unsigned image: %d deployments (%v), want none", len(ds), err)
+	}
+}
+
+// The config repo's push webhook is configured by the Secrets that sign it; bad references and
+// addresses are named.
+func TestLoadSyncerPushHook(t *testing.T) {
+	key := writeFiles(t, map[string]string{"cosign.pub": testPublicKey})
+	good := env{EnvNamespace: "slipway-system", EnvConfigRepoURL: "https://git.example.com/platform/config.git",
+		EnvSigningPublicKey: key + "/cosign.pub"}
+	tests := []struct {
+		name    string
+		env     env
+		want    PushHook
+		wantErr string
+	}{
+		{name: "off without secrets", env: good, want: PushHook{}},
+		{name: "one secret, the default address", env: good.with(EnvConfigRepoWebhookSecrets, "config-hook/secret"),
+			want: PushHook{Addr: ":8080", Secrets: []SecretRef{{Name: "config-hook", Key: "secret"}}}},
+		{name: "two while rotating, another address", env: good.with(EnvConfigRepoWebhookSecrets, "config-hook/new, config-hook-old/secret",
+			EnvWebhookAddr, "127.0.0.1:9090"),
+			want: PushHook{Addr: "127.0.0.1:9090", Secrets: []SecretRef{{Name: "config-hook", Key: "new"}, {Name: "config-hook-old", Key: "secret"}}}},
+		{name: "no key", env: good.with(EnvConfigRepoWebhookSecrets, "config-hook"), wantErr: EnvConfigRepoWebhookSecrets + `: "config-hook": want`},
+		{name: "not a Secret name", env: good.with(EnvConfigRepoWebhookSecrets, "Config Hook/secret"), wantErr: EnvConfigRepoWebhookSecrets},
+		{name: "bad address", env: good.with(EnvConfigRepoWebhookSecrets, "config-hook/secret", EnvWebhookAddr, "8080"), wantErr: EnvWebhookAddr},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := LoadSyncer(tc.env.get)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.PushHook, tc.want) {
+				t.Errorf("push hook = %+v, want %+v", c.PushHook, tc.want)
+			}
+		})
 	}
 }

@@ -39,7 +39,7 @@ func TestReadAt(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, branch, rev, dir, want string
-		notFound                 bool
+		notFound                     bool
 	}{
 		{name: "a directory the revision does not hold", branch: "main", rev: first.Commit, dir: "environments/prod/hello", notFound: true},
 		{name: "a commit of another branch", branch: "main", rev: other, dir: "environments/dev/hello", want: "not in the history of main", notFound: true},
