@@ -74,6 +74,12 @@ func TestSignStep(t *testing.T) {
 	if err := v.VerifyImages(t.Context(), []string{image}); err != nil {
 		t.Fatalf("signed by the step, verify: %v", err)
 	}
+	// The task's arguments in key-pair mode: the signing-key workspace as --key-dir, the
+	// keyless ones empty.
+	if out, err := run("step", "sign", "--image", image, "--key-dir", dir, "--fulcio-url=", "--identity-token-dir=",
+		"--rekor-url=", "--timestamp-url="); err != nil {
+		t.Fatalf("step sign --key-dir: %v\n%s", err, out)
+	}
 	if _, err := v.VerifyAttestations(t.Context(), image, sign.PredicateScan); err != nil {
 		t.Fatalf("scan attestation: %v", err)
 	}
