@@ -232,12 +232,13 @@ func TestCredentialSplit(t *testing.T) {
 	}
 }
 
-// TestCredentialReach spells the split out: in each pipeline, the signing key reaches the sign
-// task only, the status token the report task only, and the registry credentials exactly the
-// tasks that talk to the registry.
+// TestCredentialReach spells the split out: in each pipeline, the signing key and the keyless
+// identity token reach the sign task only, the status token the report task only, and the
+// registry credentials exactly the tasks that talk to the registry.
 func TestCredentialReach(t *testing.T) {
 	want := map[string][]string{
 		"signing-key":          {"sign=cosign-sign"},
+		"identity-token":       {"sign=cosign-sign"},
 		"status-token":         {"report=report-status"},
 		"registry-credentials": {"build-buildpacks=buildpacks-build", "build-dockerfile=kaniko-build", "build-ko=go-build", "image=read-image", "reuse=reuse-image", "scan=trivy-scan", "sign=cosign-sign"},
 	}

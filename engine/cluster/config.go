@@ -22,6 +22,7 @@ import (
 
 	"slipway.dev/slipway/engine/configrepo"
 	"slipway.dev/slipway/engine/sign"
+	"slipway.dev/slipway/engine/trigger"
 )
 
 // Environment variables every component reads.
@@ -71,6 +72,22 @@ const (
 	// EnvKeylessTSACertChain is the file holding a trusted timestamp authority's certificate
 	// chain (PEM, signing certificate first).
 	EnvKeylessTSACertChain = "SLIPWAY_KEYLESS_TSA_CERT_CHAIN"
+)
+
+// Environment variables of the controller that say how runs sign images (see runsigning.go).
+const (
+	// EnvSigningMode is key-pair (the default: the sign task mounts SLIPWAY_SIGNING_KEY_SECRET)
+	// or keyless (Fulcio certifies an ephemeral key for the run's ServiceAccount token).
+	EnvSigningMode = "SLIPWAY_SIGNING_MODE"
+	// EnvSigningFulcioURL is the Fulcio that certifies the keys; keyless requires it.
+	EnvSigningFulcioURL = "SLIPWAY_SIGNING_FULCIO_URL"
+	// EnvSigningRekorURL and EnvSigningTimestampURL (at least one in keyless mode) are the
+	// Rekor that logs every signature and the RFC 3161 timestamp authority that signs its time.
+	EnvSigningRekorURL     = "SLIPWAY_SIGNING_REKOR_URL"
+	EnvSigningTimestampURL = "SLIPWAY_SIGNING_TIMESTAMP_URL"
+	// EnvSigningTokenAudience is the audience of the ServiceAccount token the sign task
+	// presents to Fulcio; default sigstore.
+	EnvSigningTokenAudience = "SLIPWAY_SIGNING_TOKEN_AUDIENCE"
 )
 
 // Environment variables of the pipelines the controller installs and runs.
@@ -151,9 +168,12 @@ type ControllerConfig struct {
 	RegistryCredentialsSecret string
 	// BaseImage is the Go fast path's base image, pinned by digest; empty leaves it to the
 	// pipeline's default.
-	BaseImage        string
+	BaseImage string
+	// SigningKeySecret is the cosign key pair Secret runs sign with; empty with Keyless.
 	SigningKeySecret string
-	ConfigRepo       ConfigRepo
+	// Keyless, when set, makes runs sign keyless instead (SLIPWAY_SIGNING_MODE=keyless).
+	Keyless    *trigger.Keyless
+	ConfigRepo ConfigRepo
 	// StepImage replaces the catalog's slipway.dev/steps images in what the controller
 	// installs; REPOSITORY@sha256:DIGEST.
 	StepImage string
@@ -267,7 +287,7 @@ func LoadController(env Getenv) (ControllerConfig, error) {
 		p.add(EnvBaseImage, "%q is not pinned by digest; want REPOSITORY@sha256:<64 hex digits>", c.BaseImage)
 	}
 	checkSecretName(&p, EnvRegistryCredentialsSecret, c.RegistryCredentialsSecret, false)
-	checkSecretName(&p, EnvSigningKeySecret, c.SigningKeySecret, true)
+	c.Keyless = loadRunSigning(env, &p, c.SigningKeySecret)
 	c.StepImage = strings.TrimSpace(env(EnvStepImage))
 	switch {
 	case c.StepImage == "":

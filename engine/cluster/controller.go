@@ -49,7 +49,7 @@ func RunController(ctx context.Context, c ControllerConfig) error {
 		&trigger.Reconciler{Client: mgr.GetClient(), Runs: installingRuns{Executor: exec, installer: installer},
 			Log: c.logger().With("component", "trigger"), Config: trigger.Config{
 				Registry: c.Registry, InsecureRegistry: c.RegistryInsecure, BaseImage: c.BaseImage,
-				Executor: trigger.ExecutorTekton, SigningKeySecret: c.SigningKeySecret,
+				Executor: trigger.ExecutorTekton, SigningKeySecret: c.SigningKeySecret, Keyless: c.Keyless,
 				RegistryCredentialsSecret: c.RegistryCredentialsSecret, ServiceAccount: c.PipelineServiceAccount,
 			}},
 		&release.Reconciler{Client: mgr.GetClient(), Log: c.logger().With("component", "release")},
@@ -65,9 +65,13 @@ func RunController(ctx context.Context, c ControllerConfig) error {
 			return fmt.Errorf("controller: set up reconcilers: %w", err)
 		}
 	}
-	log.Info("starting", "registry", c.Registry, "configRepo", c.ConfigRepo.String(), "leaderElect", c.LeaderElect,
+	signing := []any{"signing", SigningKeyPair}
+	if k := c.Keyless; k != nil {
+		signing = []any{"signing", SigningKeyless, "fulcio", k.FulcioURL, "rekor", k.RekorURL, "timestampAuthority", k.TimestampURL}
+	}
+	log.Info("starting", append([]any{"registry", c.Registry, "configRepo", c.ConfigRepo.String(), "leaderElect", c.LeaderElect,
 		"namespaces", c.ApplicationNamespaces, "stepImage", c.StepImage, "pipelineServiceAccount", c.PipelineServiceAccount,
-		"version", c.Version)
+		"version", c.Version}, signing...)...)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}

@@ -55,8 +55,10 @@ type Config struct {
 	// Executor is ExecutorLocal or ExecutorTekton.
 	Executor string
 	// SigningKeySecret is the Secret (cosign.key, cosign.password) bound to the pipelines'
-	// signing-key workspace; only the sign task sees it.
+	// signing-key workspace; only the sign task sees it. Empty with Keyless.
 	SigningKeySecret string
+	// Keyless, when set, makes runs sign keyless instead of with SigningKeySecret.
+	Keyless *Keyless
 	// TrivyDB is the vulnerability database the scan task uses: a directory the executor can
 	// read, or oci://REPOSITORY[:TAG].
 	TrivyDB string
@@ -365,6 +367,9 @@ func flowRun(ctx context.Context, d *v1alpha1.Delivery, app *v1alpha1.Applicatio
 		params[k] = v
 	}
 	buildParams(params, app, cfg)
+	if cfg.Keyless != nil && cfg.SigningKeySecret != "" {
+		return nil, errors.New("trigger: both a signing key Secret and keyless signing are configured; runs sign with one")
+	}
 	if err := checkOverrides(app.Spec.Build.Params); err != nil {
 		return nil, fmt.Errorf("application %s: %w", app.Name, err)
 	}
@@ -440,6 +445,9 @@ func buildParams(params map[string]string, app *v1alpha1.Application, cfg Config
 	if cfg.StatusTokenSecret != "" {
 		params["provider"] = app.Spec.Source.Provider
 	}
+	if cfg.Keyless != nil {
+		cfg.Keyless.params(params)
+	}
 }
 
 // workspaces binds the pipelines' workspaces: a fresh source directory per run, the shared
@@ -449,7 +457,9 @@ func workspaces(cfg Config) []tektonv1.WorkspaceBinding {
 		{Name: "source", EmptyDir: &corev1EmptyDir},
 		{Name: "cache", PersistentVolumeClaim: &corev1PVC},
 	}
-	if cfg.SigningKeySecret != "" {
+	if cfg.Keyless != nil {
+		ws = append(ws, cfg.Keyless.workspace())
+	} else if cfg.SigningKeySecret != "" {
 		ws = append(ws, tektonv1.WorkspaceBinding{Name: "signing-key", Secret: &corev1.SecretVolumeSource{
 			SecretName: cfg.SigningKeySecret,
 			Items:      []corev1.KeyToPath{{Key: "cosign.key", Path: "cosign.key"}, {Key: "cosign.password", Path: "cosign.password"}},

@@ -89,6 +89,16 @@ func TestDeployRunGolden(t *testing.T) {
 				c.ServiceAccount, c.RegistryCredentialsSecret, c.SigningKeySecret = "slipway-pipeline", "registry-push", "cosign-key"
 			},
 		},
+		{
+			// As the controller configures it with SLIPWAY_SIGNING_MODE=keyless.
+			name: "tekton-keyless",
+			config: func(c *trigger.Config) {
+				c.Executor, c.InsecureRegistry, c.Registry = trigger.ExecutorTekton, false, "registry.example.com/team"
+				c.ServiceAccount, c.RegistryCredentialsSecret = "slipway-pipeline", "registry-push"
+				c.Keyless = &trigger.Keyless{FulcioURL: "https://fulcio.example.com", RekorURL: "https://rekor.example.com",
+					TimestampURL: "https://timestamp.example.com/api/v1/timestamp"}
+			},
+		},
 	}
 	dir := filepath.Join("testdata", "golden")
 	if *update {

@@ -20,7 +20,8 @@ var (
 // identityParams are the params Slipway sets from the Delivery, the Application and the
 // platform to say what a run builds, where its image goes and where its outcome is reported.
 // An Application's spec.build.params may not set them: a run that built another repository or
-// commit, pushed elsewhere or reported under another name would be recorded as this one.
+// commit, pushed elsewhere, reported under another name or signed with other authorities would
+// be recorded as this one.
 var identityParams = map[string]string{
 	"application":    "the Application's name",
 	"repo-url":       "the repository the delivery came from",
@@ -30,6 +31,9 @@ var identityParams = map[string]string{
 	"pull-request":   "the pull request the delivery names",
 	"provider":       "the Application's spec.source.provider",
 	"status-context": "the flow (deploy or preview)",
+	"fulcio-url":     "the platform's signing configuration",
+	"rekor-url":      "the platform's signing configuration",
+	"timestamp-url":  "the platform's signing configuration",
 }
 
 // checkOverrides rejects an Application's param overrides of identity params, naming each.
