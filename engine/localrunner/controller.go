@@ -10,6 +10,7 @@ import (
 	"time"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -263,7 +264,7 @@ func (c *Controller) execute(ctx context.Context, pr *v1.PipelineRun, status <-c
 	log.Info("executing", "resumed", len(previous))
 	opts := c.opts
 	opts.Observer, opts.Previous, opts.Env, opts.Logger = obs, previous, clusterEnv{c.client}, log
-	opts.Volumes, opts.SpecStatus = clusterEnv{c.client}, status
+	opts.Volumes, opts.Tokens, opts.SpecStatus = clusterEnv{c.client}, clusterEnv{c.client}, status
 	out := Execute(ctx, run, opts)
 	if shuttingDown(ctx) {
 		log.Info("runner stopping; run left Running to be resumed")
@@ -475,6 +476,21 @@ func (e clusterEnv) SecretData(ctx context.Context, ns, name string) (map[string
 		return nil, fmt.Errorf("get secret %s: %w", name, err)
 	}
 	return s.Data, nil
+}
+
+// ServiceAccountToken implements TokenSource with the API server's TokenRequest, as the
+// kubelet asks for a projected token: for p's audience (empty: the API server's own) and
+// lifetime (empty: an hour).
+func (e clusterEnv) ServiceAccountToken(ctx context.Context, ns, name string, p corev1.ServiceAccountTokenProjection) ([]byte, error) {
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: p.ExpirationSeconds}}
+	if p.Audience != "" {
+		tr.Spec.Audiences = []string{p.Audience}
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if err := e.c.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return nil, fmt.Errorf("request token: %w", err)
+	}
+	return []byte(tr.Status.Token), nil
 }
 
 // ConfigMapData implements VolumeSource.

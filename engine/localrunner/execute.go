@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"github.com/tektoncd/pipeline/pkg/reconciler/pipeline/dag"
+	corev1 "k8s.io/api/core/v1"
 	"knative.dev/pkg/kmeta"
 )
 
@@ -41,7 +42,10 @@ type executor struct {
 	// workspaces maps a PipelineRun workspace binding name to its directory.
 	workspaces map[string]string
 	// volumes are the workspace directories filled from Secrets, removed when the run ends.
-	volumes  []string
+	volumes []string
+	// tokens are the projected workspaces that hold ServiceAccount tokens, by binding name;
+	// each task that binds one gets fresh tokens.
+	tokens   map[string]*corev1.ProjectedVolumeSource
 	rep      replacements
 	outcomes map[string]*TaskOutcome
 	// stopping is set once a DAG task fails: no new DAG tasks start, finally still runs.
@@ -189,7 +193,7 @@ func (e *executor) prepare(ctx context.Context) (string, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return string(v1.PipelineRunReasonInvalidWorkspaceBinding), fmt.Errorf("create workspace %q: %w", b.Name, err)
 		}
-		if b.Secret != nil || b.ConfigMap != nil {
+		if b.Secret != nil || b.ConfigMap != nil || b.Projected != nil {
 			if err := e.fillVolume(ctx, b, dir); err != nil {
 				return string(v1.PipelineRunReasonInvalidWorkspaceBinding), fmt.Errorf("workspace %q: %w", b.Name, err)
 			}

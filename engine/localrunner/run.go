@@ -91,6 +91,13 @@ type VolumeSource interface {
 	ConfigMapData(ctx context.Context, namespace, name string) (map[string][]byte, error)
 }
 
+// TokenSource issues the ServiceAccount tokens that projected workspaces ask for, as the
+// kubelet requests them for a pod. Without one, a PipelineRun projecting a token fails with a
+// clear message.
+type TokenSource interface {
+	ServiceAccountToken(ctx context.Context, namespace, serviceAccount string, p corev1.ServiceAccountTokenProjection) ([]byte, error)
+}
+
 // Options configure Execute. Zero values take the defaults set in withDefaults.
 type Options struct {
 	// WorkRoot holds workspaces and per-TaskRun directories: <WorkRoot>/<ns>/<pipelinerun>/.
@@ -108,8 +115,10 @@ type Options struct {
 	Observer Observer
 	// Env resolves env valueFrom references; optional.
 	Env EnvSource
-	// Volumes fills workspaces bound to Secrets and ConfigMaps; optional.
+	// Volumes fills workspaces bound to Secrets and ConfigMaps, plain or projected; optional.
 	Volumes VolumeSource
+	// Tokens issues the ServiceAccount tokens of projected workspaces; optional.
+	Tokens TokenSource
 	// Previous holds outcomes of tasks finished before a restart; finished ones (Succeeded,
 	// Failed, Cancelled) are reused as they are and not run again.
 	Previous map[string]TaskOutcome

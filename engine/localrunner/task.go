@@ -162,7 +162,7 @@ func (t *taskRun) prepare(ctx context.Context, name string, params v1.Params, at
 	r.str["context.task.name"] = taskName
 	r.str["context.task.retry-count"] = strconv.Itoa(attempt)
 	r.str["credentials.path"] = d.home
-	wsDirs, err := t.bindWorkspaces(ts, r)
+	wsDirs, err := t.bindWorkspaces(ctx, ts, r)
 	if err != nil {
 		return nil, d, err
 	}
@@ -175,8 +175,9 @@ func (t *taskRun) prepare(ctx context.Context, name string, params v1.Params, at
 }
 
 // bindWorkspaces maps each workspace the task declares to the directory of the PipelineRun
-// binding the pipeline task passes, and returns the bound directories in declaration order.
-func (t *taskRun) bindWorkspaces(ts *v1.TaskSpec, r replacements) ([]string, error) {
+// binding the pipeline task passes, writing fresh tokens into a projected one, and returns the
+// bound directories in declaration order.
+func (t *taskRun) bindWorkspaces(ctx context.Context, ts *v1.TaskSpec, r replacements) ([]string, error) {
 	var bound []string
 	for _, w := range ts.Workspaces {
 		dir := ""
@@ -188,9 +189,16 @@ func (t *taskRun) bindWorkspaces(ts *v1.TaskSpec, r replacements) ([]string, err
 			if pw == "" {
 				pw = b.Name
 			}
-			if base, ok := t.e.workspaces[pw]; ok {
-				dir = filepath.Join(base, b.SubPath)
+			base, ok := t.e.workspaces[pw]
+			if !ok {
+				continue
 			}
+			if p := t.e.tokens[pw]; p != nil {
+				if err := t.e.writeTokens(ctx, p, base, t.pt.Name); err != nil {
+					return nil, fmt.Errorf("workspace %q: %w", pw, err)
+				}
+			}
+			dir = filepath.Join(base, b.SubPath)
 		}
 		if dir == "" && !w.Optional {
 			return nil, fmt.Errorf("task workspace %q of pipeline task %q is not bound", w.Name, t.pt.Name)
