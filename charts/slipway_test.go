@@ -92,7 +92,7 @@ func TestLint(t *testing.T) {
 	if msgs := render.LintChart(chartDir, namespace, nil); len(msgs) == 0 {
 		t.Error("helm lint accepted the chart without its required values")
 	}
-	for name, values := range map[string]map[string]any{"minimal": minimalValues(), "full": fullValues()} {
+	for name, values := range map[string]map[string]any{"minimal": minimalValues(), "full": fullValues(), "keyless": keylessModeValues()} {
 		t.Run(name, func(t *testing.T) {
 			if msgs := render.LintChart(chartDir, namespace, values); len(msgs) > 0 {
 				t.Errorf("helm lint:\n%s", strings.Join(msgs, "\n"))
@@ -101,10 +101,10 @@ func TestLint(t *testing.T) {
 	}
 }
 
-// TestGolden renders the chart with minimal and full values and compares every object with
-// testdata/slipway/<values>/; -update rewrites them.
+// TestGolden renders the chart with minimal, full and keyless-signing values and compares every
+// object with testdata/slipway/<values>/; -update rewrites them.
 func TestGolden(t *testing.T) {
-	for name, values := range map[string]map[string]any{"minimal": minimalValues(), "full": fullValues()} {
+	for name, values := range map[string]map[string]any{"minimal": minimalValues(), "full": fullValues(), "keyless": keylessModeValues()} {
 		t.Run(name, func(t *testing.T) {
 			golden.Files(t, filepath.Join("testdata", "slipway", name), renderSlipway(t, values), *update)
 		})
@@ -163,7 +163,7 @@ func TestInvalidValuesAreRejected(t *testing.T) {
 // TestRBACIsNarrow checks every role: no wildcard anywhere, no escalate/bind/impersonate, the
 // webhook may create Deliveries and read, nothing more, and Secrets are only ever read.
 func TestRBACIsNarrow(t *testing.T) {
-	for name, values := range map[string]map[string]any{"minimal": minimalValues(), "full": fullValues()} {
+	for name, values := range map[string]map[string]any{"minimal": minimalValues(), "full": fullValues(), "keyless": keylessModeValues()} {
 		t.Run(name, func(t *testing.T) {
 			for _, f := range renderSlipway(t, values) {
 				u := decode(t, f)
@@ -222,7 +222,7 @@ func TestObjectsAreValid(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for name, values := range map[string]map[string]any{"minimal": minimalValues(), "full": fullValues()} {
+	for name, values := range map[string]map[string]any{"minimal": minimalValues(), "full": fullValues(), "keyless": keylessModeValues()} {
 		t.Run(name, func(t *testing.T) {
 			files := renderSlipway(t, values)
 			if len(files) == 0 {
