@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"slipway.dev/slipway/engine/api/v1alpha1"
@@ -48,8 +47,10 @@ func RunWebhook(ctx context.Context, c WebhookConfig) error {
 	}
 	// The receiver writes one Delivery per webhook and must not queue behind a client-side
 	// rate limiter: the API server's own flow control protects it.
-	wcfg := rest.CopyConfig(c.Kube)
-	wcfg.QPS, wcfg.Burst = 5000, 10000
+	wcfg, err := inbox.WriterConfig(c.Kube, webhooks.DefaultMaxInFlight)
+	if err != nil {
+		return fmt.Errorf("webhook: client: %w", err)
+	}
 	wcfg.UserAgent = "slipway-webhook"
 	writer, err := client.New(wcfg, client.Options{Scheme: mgr.GetScheme()})
 	if err != nil {

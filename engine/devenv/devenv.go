@@ -298,8 +298,10 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 
 	// The receiver writes one Delivery per webhook and must not queue behind a client-side rate
 	// limiter: the API server's own flow control protects it.
-	inboxCfg := rest.CopyConfig(e.cfg)
-	inboxCfg.QPS, inboxCfg.Burst = 5000, 10000
+	inboxCfg, err := inbox.WriterConfig(e.cfg, webhooks.DefaultMaxInFlight)
+	if err != nil {
+		return nil, fmt.Errorf("devenv: inbox client: %w", err)
+	}
 	inboxWriter, err := client.New(inboxCfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, fmt.Errorf("devenv: inbox client: %w", err)

@@ -75,7 +75,9 @@ func (in *Inbox) Record(ctx context.Context, ev event.Event) (bool, error) {
 		d.Spec.PullRequest = &v1alpha1.PullRequestRef{Number: pr.Number, HeadRef: pr.HeadRef, HeadSHA: pr.HeadSHA,
 			BaseRef: pr.BaseRef, BaseSHA: pr.BaseSHA, Fork: pr.Fork}
 	}
-	switch err := in.Writer.Create(ctx, d); {
+	// The Delivery is built from typed fields, so it can hold no unknown or duplicate field:
+	// the API server's check for them, a second strict decode of every body, is skipped.
+	switch err := in.Writer.Create(ctx, d, client.FieldValidation(metav1.FieldValidationIgnore)); {
 	case err == nil:
 		return true, nil
 	case apierrors.IsAlreadyExists(err):
