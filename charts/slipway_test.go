@@ -51,7 +51,8 @@ func fullValues() map[string]any {
 	v["imagePullSecrets"] = []any{"pull-secret"}
 	v["logLevel"] = "debug"
 	v["registry"] = map[string]any{"url": "registry.internal:5000/apps", "credentialsSecret": "registry-push", "insecure": true}
-	v["configRepo"] = map[string]any{"url": "ssh://git@git.example.com/platform/config.git", "branch": "deploy/main", "credentialsSecret": "config-repo-ssh"}
+	v["configRepo"] = map[string]any{"url": "ssh://git@git.example.com/platform/config.git", "branch": "deploy/main", "credentialsSecret": "config-repo-ssh",
+		"signingKeySecret": "config-repo-signing"}
 	v["applicationNamespaces"] = []any{"team-a", "team-b"}
 	v["controller"] = map[string]any{"replicas": 2}
 	v["pipelines"] = map[string]any{"serviceAccount": "builder"}
@@ -135,6 +136,8 @@ func TestInvalidValuesAreRejected(t *testing.T) {
 			v["image"] = map[string]any{"repository": "registry.example.com/slipway:1.0", "digest": digest}
 		}, "/image/repository"},
 		{"config repo without scheme", func(v map[string]any) { v["configRepo"].(map[string]any)["url"] = "git.example.com/config" }, "/configRepo/url"},
+		{"config repo signing key secret not a name", func(v map[string]any) { v["configRepo"].(map[string]any)["signingKeySecret"] = "Signing Key" },
+			"/configRepo/signingKeySecret"},
 		{"registry with scheme", func(v map[string]any) { v["registry"] = map[string]any{"url": "https://registry.example.com"} }, "/registry/url"},
 		{"misspelt key", func(v map[string]any) { v["webhok"] = map[string]any{} }, "webhok"},
 		{"zero replicas", func(v map[string]any) { v["controller"] = map[string]any{"replicas": 0} }, "/controller/replicas"},
