@@ -38,7 +38,13 @@ func procCmdline(pid int) (argv []string, ok bool, err error) {
 		}
 		return nil, false, fmt.Errorf("read process %d cmdline: %w", pid, err)
 	}
-	for _, a := range bytes.Split(bytes.TrimRight(raw, "\x00"), []byte{0}) {
+	raw = bytes.TrimRight(raw, "\x00")
+	if len(raw) == 0 {
+		// A process that has released its memory on the way out (or a kernel thread) has no
+		// arguments; it is not a component we started.
+		return nil, false, nil
+	}
+	for _, a := range bytes.Split(raw, []byte{0}) {
 		argv = append(argv, string(a))
 	}
 	return argv, len(argv) > 0, nil
