@@ -10,8 +10,10 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -43,6 +45,9 @@ func newManager(c Common, component, leaseName string) (ctrl.Manager, error) {
 		LeaderElectionNamespace:       c.Namespace,
 		LeaderElectionReleaseOnCancel: true,
 		Logger:                        logr.FromSlogHandler(c.logger().With("component", "controller-runtime").Handler()),
+		// Controller names must otherwise be unique in the process; they name metrics only.
+		// A deployment runs one manager per process, tests (and an all-in-one process) more.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	}
 	if len(c.ApplicationNamespaces) > 0 {
 		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
