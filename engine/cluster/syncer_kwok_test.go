@@ -44,7 +44,7 @@ const waitFor = 3 * time.Minute
 // TestSyncerOnKwok runs Slipway's controller and syncer on a full control plane, the syncer
 // with exactly the chart's RBAC, through the whole delivery: Releases deploy to Available, a
 // commit made straight to the config repo is applied on its push webhook, drift made with
-// kubectl is repaired, a rollback restores the earlier Release, and an unsigned image or a
+// kubectl is repaired, a removed service is pruned, a rollback restores the earlier Release, and an unsigned image or a
 // tampered digest refuses the whole sync with the reason on the Application and the Release.
 func TestSyncerOnKwok(t *testing.T) {
 	e := startKwok(t)
@@ -185,6 +185,36 @@ func TestSyncerOnKwok(t *testing.T) {
 		}
 		if st := e.releaseEnv(t, "roll-2"); st.Phase != deploy.PhaseRolledBack {
 			t.Errorf("roll-2 in dev: %+v, want RolledBack", st)
+		}
+	})
+
+	t.Run("prunes a service removed from the application", func(t *testing.T) {
+		app := e.createApp(t, "prune", func(a *v1alpha1.Application) {
+			a.Spec.Services = append(a.Spec.Services, v1alpha1.Service{Name: "api", Port: 9090, HealthPath: "/healthz"})
+		})
+		img1, img2 := e.signed(t, "apps/prune"), e.signed(t, "apps/prune")
+		e.release(t, app, 1, img1)
+		e.waitHealthy(t, app, "prune-1", img1)
+		if _, err := e.deployment(t, "prune-dev", "api"); err != nil {
+			t.Fatalf("api before the removal: %v", err)
+		}
+		if err := e.update(t, app, func(a *v1alpha1.Application) { a.Spec.Services = a.Spec.Services[:1] }); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond) // Releases are ordered by creation time, to the second
+		e.release(t, app, 2, img2)
+		e.waitHealthy(t, app, "prune-2", img2)
+		within(t, waitFor, "api's Deployment and Service pruned", func() error {
+			for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
+				err := e.admin.Get(ctx, client.ObjectKey{Namespace: "prune-dev", Name: "api"}, obj)
+				if !apierrors.IsNotFound(err) {
+					return fmt.Errorf("%T api: %v, want it pruned", obj, err)
+				}
+			}
+			return nil
+		})
+		if err := e.admin.Get(ctx, client.ObjectKey{Namespace: "prune-dev", Name: "web"}, &corev1.Service{}); err != nil {
+			t.Errorf("web's Service after pruning api: %v", err)
 		}
 	})
 

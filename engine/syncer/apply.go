@@ -25,7 +25,7 @@ const waveRecheck = time.Second
 // step of the operation starts from a fresh reconciliation against the cluster cache and the
 // state the previous step left (WithInitialState). A step runs when the cache reports a change
 // to one of the target's objects, or after waveRecheck.
-func (s *Syncer) apply(ctx context.Context, objs []*unstructured.Unstructured, isManaged func(*cache.Resource) bool, rev, ns string) ([]common.ResourceSyncResult, error) {
+func (s *Syncer) apply(ctx context.Context, target string, objs []*unstructured.Unstructured, rev, ns string) ([]common.ResourceSyncResult, error) {
 	keys := make(map[kube.ResourceKey]bool, len(objs))
 	for _, o := range objs {
 		keys[kube.GetResourceKey(o)] = true
@@ -36,7 +36,7 @@ func (s *Syncer) apply(ctx context.Context, objs []*unstructured.Unstructured, i
 		if r == nil {
 			r = oldRes
 		}
-		if keys[r.ResourceKey()] || isManaged(r) {
+		if keys[r.ResourceKey()] || targetOf(r) == target {
 			select {
 			case changed <- struct{}{}:
 			default:
@@ -52,9 +52,9 @@ func (s *Syncer) apply(ctx context.Context, objs []*unstructured.Unstructured, i
 		started = metav1.Now()
 	)
 	for {
-		live, err := s.cache.GetManagedLiveObjs(objs, isManaged)
+		live, err := s.liveObjs(ctx, target, objs)
 		if err != nil {
-			return results, fmt.Errorf("read live objects from the cluster cache: %w", err)
+			return results, fmt.Errorf("read live objects: %w", err)
 		}
 		rec := gsync.Reconcile(objs, live, ns, s.cache)
 		opts := append(s.syncOptions(), gsync.WithSkipHooks(true))

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/argoproj/argo-cd/gitops-engine/pkg/cache"
 	"github.com/argoproj/argo-cd/gitops-engine/pkg/health"
 	gsync "github.com/argoproj/argo-cd/gitops-engine/pkg/sync"
 	"github.com/argoproj/argo-cd/gitops-engine/pkg/sync/common"
@@ -90,8 +89,15 @@ func (r ResourceResult) String() string {
 // assess health. Nothing is applied if any step before applying fails. A policy refusal
 // wraps ErrRefused.
 func (s *Syncer) SyncOnce(ctx context.Context, t Target) (Result, error) {
+	return s.sync(ctx, t, true)
+}
+
+// sync syncs t once. Unless full is set, a sync that finds the same files the last successful
+// sync applied, and no drift reported since, applies nothing: it reassesses health from the
+// cluster cache (the nudges of a rollout in progress). The Run loop's interval syncs are full.
+func (s *Syncer) sync(ctx context.Context, t Target, full bool) (Result, error) {
 	r := Result{Target: t.Name, Started: time.Now()}
-	err := s.syncOnce(ctx, t, &r)
+	err := s.syncOnce(ctx, t, &r, full)
 	if err != nil {
 		err = fmt.Errorf("sync %s: %w", t.Name, err)
 	}
@@ -99,7 +105,7 @@ func (s *Syncer) SyncOnce(ctx context.Context, t Target) (Result, error) {
 	return r, err
 }
 
-func (s *Syncer) syncOnce(ctx context.Context, t Target, r *Result) error {
+func (s *Syncer) syncOnce(ctx context.Context, t Target, r *Result, full bool) error {
 	if t.Name == "" {
 		return fmt.Errorf("target without a name")
 	}
@@ -120,11 +126,6 @@ func (s *Syncer) syncOnce(ctx context.Context, t Target, r *Result) error {
 	if bad := unpinned(r.Images); len(bad) > 0 {
 		return fmt.Errorf("%w: images not pinned by digest (@sha256:...): %s", ErrRefused, strings.Join(bad, ", "))
 	}
-	if s.opts.verifier != nil && len(r.Images) > 0 {
-		if err := s.opts.verifier.VerifyImages(ctx, r.Images); err != nil {
-			return fmt.Errorf("%w: image verification: %w", ErrRefused, err)
-		}
-	}
 	if err := s.cache.EnsureSynced(); err != nil {
 		return fmt.Errorf("sync cluster cache: %w", err)
 	}
@@ -134,15 +135,30 @@ func (s *Syncer) syncOnce(ctx context.Context, t Target, r *Result) error {
 		}
 		mark(o, t.Name)
 	}
-	isManaged := func(rc *cache.Resource) bool { return targetOf(rc) == t.Name }
 	s.mu.Lock()
 	prev := s.last[t.Name]
+	dirty := s.dirty[t.Name]
+	delete(s.dirty, t.Name) // drift reported from now on calls for another full sync
 	s.mu.Unlock()
-	res, err := s.apply(ctx, objs, isManaged, rev, t.Namespace)
-	// A sync of the revision the last successful sync applied changes nothing (or repairs
-	// drift), so the cluster cache is current and every health comes from it.
-	cached, _ := s.cache.GetManagedLiveObjs(objs, isManaged)
-	r.Resources, r.LiveReads = s.results(ctx, res, cached, prev.ok && prev.revision == rev)
+	// The files the last successful sync applied: applying them again changes nothing (or
+	// repairs drift), so the cluster cache is current and every health comes from it.
+	unchanged := prev.ok && prev.digest == digest
+	var res []common.ResourceSyncResult
+	if unchanged && !full && !dirty {
+		res = unchangedResults(objs)
+	} else {
+		if s.opts.verifier != nil && len(r.Images) > 0 {
+			if err := s.opts.verifier.VerifyImages(ctx, r.Images); err != nil {
+				return fmt.Errorf("%w: image verification: %w", ErrRefused, err)
+			}
+		}
+		res, err = s.apply(ctx, t.Name, objs, rev, t.Namespace)
+	}
+	cached, lerr := s.liveObjs(ctx, t.Name, objs)
+	if lerr != nil && err == nil {
+		err = lerr
+	}
+	r.Resources, r.LiveReads = s.results(ctx, res, cached, unchanged)
 	r.Health = worst(r.Resources)
 	s.mu.Lock()
 	s.last[t.Name] = outcome{revision: rev, digest: digest, health: r.Health, ok: err == nil && !failed(r.Resources)}
@@ -156,6 +172,16 @@ func (s *Syncer) syncOnce(ctx context.Context, t Target, r *Result) error {
 		}
 	}
 	return nil
+}
+
+// unchangedResults are the results of a sync that applies nothing: every object synced.
+func unchangedResults(objs []*unstructured.Unstructured) []common.ResourceSyncResult {
+	out := make([]common.ResourceSyncResult, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, common.ResourceSyncResult{ResourceKey: kube.GetResourceKey(o), Version: o.GroupVersionKind().Version,
+			Status: common.ResultCodeSynced, Message: "unchanged"})
+	}
+	return out
 }
 
 func (s *Syncer) syncOptions() []gsync.SyncOpt {
@@ -211,10 +237,7 @@ func mark(obj *unstructured.Unstructured, target string) {
 // would look Healthy. Those, and objects the cache does not hold, are read from the API
 // server; reads counts them.
 func (s *Syncer) results(ctx context.Context, res []common.ResourceSyncResult, cached map[kube.ResourceKey]*unstructured.Unstructured, cacheIsCurrent bool) (out []ResourceResult, reads int) {
-	gvrs := map[schema.GroupKind]kube.APIResourceInfo{}
-	for _, info := range s.cache.GetAPIResources() {
-		gvrs[info.GroupKind] = info
-	}
+	gvrs := s.apiResources()
 	out = make([]ResourceResult, 0, len(res))
 	for _, rs := range res {
 		k := rs.ResourceKey

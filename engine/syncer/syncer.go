@@ -126,7 +126,7 @@ type Syncer struct {
 	elog    logr.Logger // gitops-engine's
 	cache   cache.ClusterCache
 	cfg     *rest.Config
-	kubectl *kube.KubectlCmd
+	kubectl *directKubectl // applies through the dynamic client, the rest through kubectl
 	dyn     dynamic.Interface
 	sem     chan struct{}
 
@@ -134,9 +134,15 @@ type Syncer struct {
 	targets map[string]Target
 	nudges  map[string]chan struct{}
 	last    map[string]outcome // last sync of each target, for health reads and event nudges
+	dirty   map[string]bool    // targets whose objects drifted or were deleted since their last full sync
 	changed chan struct{}
 
 	unsubscribe cache.Unsubscribe
+
+	// owned indexes the cluster cache's manifests of each target's objects (see populate), so
+	// that a sync finds its live objects without scanning every object in the cluster.
+	ownedMu sync.Mutex // never held while calling into the cache
+	owned   map[string]map[kube.ResourceKey]*unstructured.Unstructured
 }
 
 // outcome is what the last sync of a target found.
@@ -147,23 +153,22 @@ type outcome struct {
 	ok       bool
 }
 
-// resourceInfo is what the cluster cache remembers about every object it watches.
-type resourceInfo struct{ target string }
-
 // New returns a Syncer for the cluster cfg points at; it talks to the cluster only once Run or
-// SyncOnce is called. cfg is copied and its client rate limits raised to at least 50 QPS and
-// a burst of 100: client-go's default 5 QPS makes the first cache sync take ten times longer.
+// SyncOnce is called. cfg is copied and its client rate limits raised to at least 500 QPS and a
+// burst of 1000: every sync is a dozen requests (one server-side apply per object, health
+// reads), so client-go's default of 5 QPS, or even 50, rather than the API server decides how
+// fast a thousand targets converge. The API server's priority and fairness still protects it.
 func New(cfg *rest.Config, src Source, opts ...Option) (*Syncer, error) {
 	o := defaults()
 	for _, opt := range opts {
 		opt(&o)
 	}
 	cfg = rest.CopyConfig(cfg)
-	if cfg.QPS < 50 {
-		cfg.QPS = 50
+	if cfg.QPS < 500 {
+		cfg.QPS = 500
 	}
-	if cfg.Burst < 100 {
-		cfg.Burst = 100
+	if cfg.Burst < 1000 {
+		cfg.Burst = 1000
 	}
 	// API deprecation warnings (the cache lists v1 Endpoints, for one) go to the logger, not to
 	// klog's stderr.
@@ -174,23 +179,6 @@ func New(cfg *rest.Config, src Source, opts ...Option) (*Syncer, error) {
 	}
 	// gitops-engine logs every sync step at info level; keep its errors, demote the rest.
 	elog := logr.FromSlogHandler(o.log.With("component", "gitops-engine").Handler()).V(4)
-	kubectl := &kube.KubectlCmd{Log: elog, Tracer: tracing.NopTracer{}}
-	cc := cache.NewClusterCache(cfg,
-		cache.SetLogr(elog),
-		cache.SetKubectl(kubectl),
-		// The cache lists and watches every kind the API server serves. A syncer given only the
-		// rights it needs (charts/slipway grants the kinds the app chart renders) may list few
-		// of them; gitops-engine's default fails the whole cache sync on the first forbidden
-		// list. Leave such kinds out instead: applying one then fails with the API server's
-		// Forbidden, naming the object.
-		cache.SetRespectRBAC(cache.RespectRbacNormal),
-		cache.SetSettings(cache.Settings{ResourceHealthOverride: cache.NewNoopSettings(), ResourcesFilter: notSynced{}}),
-		cache.SetPopulateResourceInfoHandler(func(un *unstructured.Unstructured, _ bool) (any, bool) {
-			t := un.GetAnnotations()[AnnotationTarget]
-			// Keep the full manifest only of our own objects: they are what a sync diffs.
-			return &resourceInfo{target: t}, t != ""
-		}),
-	)
 	if hr, ok := src.(headReader); ok {
 		src = newSnapshots(hr, o.timeout)
 	}
@@ -199,17 +187,30 @@ func New(cfg *rest.Config, src Source, opts ...Option) (*Syncer, error) {
 		opts:    o,
 		log:     o.log,
 		elog:    elog,
-		cache:   cc,
 		cfg:     cfg,
-		kubectl: kubectl,
 		dyn:     dyn,
 		sem:     make(chan struct{}, o.concurrency),
 		targets: map[string]Target{},
 		nudges:  map[string]chan struct{}{},
 		last:    map[string]outcome{},
+		dirty:   map[string]bool{},
 		changed: make(chan struct{}, 1),
+		owned:   map[string]map[kube.ResourceKey]*unstructured.Unstructured{},
 	}
-	s.unsubscribe = cc.OnResourceUpdated(s.onResourceUpdated)
+	s.kubectl = &directKubectl{KubectlCmd: &kube.KubectlCmd{Log: elog, Tracer: tracing.NopTracer{}}, dyn: dyn, resources: s.apiResources}
+	s.cache = cache.NewClusterCache(cfg,
+		cache.SetLogr(elog),
+		cache.SetKubectl(s.kubectl),
+		// The cache lists and watches every kind the API server serves. A syncer given only the
+		// rights it needs (charts/slipway grants the kinds the app chart renders) may list few
+		// of them; gitops-engine's default fails the whole cache sync on the first forbidden
+		// list. Leave such kinds out instead: applying one then fails with the API server's
+		// Forbidden, naming the object.
+		cache.SetRespectRBAC(cache.RespectRbacNormal),
+		cache.SetSettings(cache.Settings{ResourceHealthOverride: cache.NewNoopSettings(), ResourcesFilter: notSynced{}}),
+		cache.SetPopulateResourceInfoHandler(s.populate),
+	)
+	s.unsubscribe = s.cache.OnResourceUpdated(s.onResourceUpdated)
 	s.SetTargets(o.targets...)
 	return s, nil
 }
@@ -233,6 +234,7 @@ func (s *Syncer) SetTargets(ts ...Target) {
 	for name := range s.last {
 		if _, ok := s.targets[name]; !ok {
 			delete(s.last, name)
+			delete(s.dirty, name)
 		}
 	}
 	select {
@@ -325,13 +327,14 @@ func (s *Syncer) loop(ctx context.Context, t Target, nudge <-chan struct{}) {
 	tick := time.NewTicker(s.opts.interval)
 	defer tick.Stop()
 	log := s.log.With("target", t.Name)
+	full := true // the first sync, and each at the interval, applies whatever the last one did
 	for {
 		select {
 		case s.sem <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
-		r, err := s.SyncOnce(ctx, t)
+		r, err := s.sync(ctx, t, full)
 		<-s.sem
 		if ctx.Err() != nil {
 			return
@@ -349,10 +352,12 @@ func (s *Syncer) loop(ctx context.Context, t Target, nudge <-chan struct{}) {
 		if err != nil {
 			retry = time.After(min(s.opts.interval, failedRetry))
 		}
+		full = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			full = true
 		case <-nudge:
 		case <-retry:
 		}
