@@ -57,18 +57,23 @@ func commonFor(t *testing.T, ns string) Common {
 func start(t *testing.T, c Common, run func(context.Context) error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
+	done := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(done)
+		runErr = run(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("component stopped with: %v", err)
+		<-done
+		if runErr != nil && !errors.Is(runErr, context.Canceled) {
+			t.Errorf("component stopped with: %v", runErr)
 		}
 	})
 	eventually(t, "component ready", func() error {
 		select {
-		case err := <-done:
-			t.Fatalf("component stopped before it was ready: %v", err)
+		case <-done:
+			t.Fatalf("component stopped before it was ready: %v", runErr)
 		default:
 		}
 		for _, path := range []string{"/healthz", "/readyz"} {
