@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -214,9 +215,18 @@ func TestRunSelfHeals(t *testing.T) {
 		t.Fatalf("deployment image %s, updated replicas %d; want %s, 2", got, dep.Status.UpdatedReplicas, image2)
 	}
 
-	// Drift: replicas changed with a client Update are put back without any Notify.
-	dep.Spec.Replicas = ptr(int32(5))
-	if _, err := kc.AppsV1().Deployments("heal-prod").Update(ctx, dep, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+	// Drift: replicas changed with a client Update are put back without any Notify. The
+	// controllers still write the Deployment's status, so the edit retries on a conflict, as
+	// kubectl edit asks its user to.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := kc.AppsV1().Deployments("heal-prod").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d.Spec.Replicas = ptr(int32(5))
+		_, err = kc.AppsV1().Deployments("heal-prod").Update(ctx, d, metav1.UpdateOptions{FieldManager: "kubectl-edit"})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	edited := time.Now()
