@@ -294,8 +294,10 @@ func runHello(t *testing.T, data []byte) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err = cmd.Wait()
+	// Read the log to its end before Wait, which closes the pipe and could cut off the last
+	// lines (os/exec: Wait must not be called before all reads from the pipe have completed).
 	out := <-logs
+	err = cmd.Wait()
 	if err != nil {
 		t.Errorf("hello exited with %v after SIGTERM; log:\n%s", err, out)
 	}
