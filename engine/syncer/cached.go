@@ -44,10 +44,16 @@ var notOurs = &resourceInfo{}
 // the live objects' identity, annotations and owners (to prune, and for gitops-engine's
 // per-object options); a thousand applications' full manifests would otherwise be most of the
 // syncer's memory.
-func populate(un *unstructured.Unstructured, _ bool) (any, bool) {
+func populate(un *unstructured.Unstructured, isRoot bool) (any, bool) {
 	t := un.GetAnnotations()[AnnotationTarget]
 	if t == "" {
 		return notOurs, false
+	}
+	if !isRoot {
+		// Made by a controller for one of the target's objects (a Deployment's ReplicaSets
+		// inherit its annotations): never applied, pruned or assessed by a sync, so no
+		// manifest is kept. Two ReplicaSets per rolled-out Deployment were most of the cache.
+		return &resourceInfo{target: t}, false
 	}
 	info := &resourceInfo{target: t, generation: un.GetGeneration(), writers: writersOf(un)}
 	if info.generation == 0 {
@@ -101,7 +107,7 @@ func desiredHash(un *unstructured.Unstructured) uint64 {
 // targets' objects. The cache calls it under its own lock.
 func (s *Syncer) populate(un *unstructured.Unstructured, isRoot bool) (any, bool) {
 	info, keep := populate(un, isRoot)
-	if t := info.(*resourceInfo).target; t != "" {
+	if t := info.(*resourceInfo).target; t != "" && keep {
 		s.ownedMu.Lock()
 		if s.owned[t] == nil {
 			s.owned[t] = map[kube.ResourceKey]*unstructured.Unstructured{}
