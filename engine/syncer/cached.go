@@ -107,13 +107,18 @@ func desiredHash(un *unstructured.Unstructured) uint64 {
 // targets' objects. The cache calls it under its own lock.
 func (s *Syncer) populate(un *unstructured.Unstructured, isRoot bool) (any, bool) {
 	info, keep := populate(un, isRoot)
-	if t := info.(*resourceInfo).target; t != "" && keep {
+	t := info.(*resourceInfo).target
+	switch {
+	case t == "":
+	case keep:
 		s.ownedMu.Lock()
 		if s.owned[t] == nil {
 			s.owned[t] = map[kube.ResourceKey]*unstructured.Unstructured{}
 		}
 		s.owned[t][kube.GetResourceKey(un)] = un
 		s.ownedMu.Unlock()
+	default: // an object of t's that has since gained an owner is no longer one a sync applies
+		s.unindex(t, kube.GetResourceKey(un))
 	}
 	return info, keep
 }

@@ -71,7 +71,7 @@ func infoOf(r *cache.Resource) *resourceInfo {
 	if info, ok := r.Info.(*resourceInfo); ok {
 		return info
 	}
-	return &resourceInfo{}
+	return notOurs
 }
 
 // drifted reports whether the change from o to n altered the object's desired state and was
